@@ -1,0 +1,227 @@
+"""The provider interface: one abstract image provider, one module per vendor protocol.
+
+A provider turns an `ImageRequest` into an `ImageResult`. Subclasses implement `_generate` and
+(if they can) `_edit`, returning the vendor's raw bytes as a `RawImage`; `ImageProvider.run`
+verifies the bytes decode as an image and brings them to exactly the requested size and format,
+so nothing unverified ever reaches the store.
+
+Registering a vendor is one module plus one line in `providers.registry` (or an entry point in
+the `assetpipe.providers` group for third-party packages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.errors import AuthError, UnsupportedError
+
+Operation = Literal["generate", "edit"]
+DEFAULT_MODEL = "gpt-image-2"
+
+
+class ProviderConfig(BaseModel):
+    """One entry of `providers:` in catalog.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    model: str = DEFAULT_MODEL
+    max_concurrency: int = Field(default=10, ge=1, le=1000)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    timeout_s: float = Field(default=180.0, gt=0)  # one HTTP request
+    deadline_s: float = Field(default=900.0, gt=0)  # one whole job, polling included
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    options: dict[str, Any] = Field(default_factory=dict)  # vendor-specific knobs
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An input image on local disk (a ref file, or an upstream variant's blob)."""
+
+    path: Path
+    digest: str  # sha256 hex of the file's bytes
+    filename: str  # a readable name for multipart uploads and logs
+
+    @property
+    def mime(self) -> str:
+        ext = self.filename.rsplit(".", 1)[-1].lower()
+        return {"jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}.get(ext, "image/png")
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    cache_key: str
+    operation: Operation
+    prompt: str
+    width: int
+    height: int
+    output_format: Literal["png", "jpeg", "webp"] = "png"
+    model: str = DEFAULT_MODEL
+    quality: str | None = None  # low|medium|high|auto
+    background: str | None = None  # transparent|opaque|auto
+    compression: int | None = None  # 0-100 for jpeg/webp
+    fidelity: str | None = None  # input_fidelity for edits: high|low
+    n: int = 1
+    images: tuple[InputImage, ...] = ()
+    mask: InputImage | None = None
+    label: str = ""  # campaign/asset/variant, for logs and the draft proof
+    text: tuple[str, ...] = ()  # expected in-image text
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+@dataclass
+class RawImage:
+    """What a vendor returned, before verification."""
+
+    data: bytes
+    request_id: str | None = None
+    cost_usd: float | None = None  # what the vendor says (or its usage implies) this call cost
+    usage: dict[str, Any] | None = None
+    revised_prompt: str | None = None
+    vendor_size: str | None = None  # the size/ratio/tier we asked the vendor for
+
+
+@dataclass
+class ImageResult:
+    data: bytes  # exactly width x height, in output_format
+    width: int
+    height: int
+    output_format: str
+    provider: str
+    model: str
+    request_id: str | None
+    cost_usd: float
+    latency_s: float
+    usage: dict[str, Any] | None = None
+    vendor_size: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    generate: bool = True
+    edit: bool = True
+    mask: bool = True
+    max_input_images: int = 16
+    formats: tuple[str, ...] = ("png", "jpeg", "webp")
+    needs_public_urls: bool = False  # inputs must be uploaded to `uploads:` first
+
+
+class ImageProvider(ABC):
+    """A configured vendor endpoint (`name` is the catalog's key, e.g. `modelverse`)."""
+
+    type_name: ClassVar[str]
+    needs_key: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        name: str,
+        config: ProviderConfig,
+        *,
+        client: Any = None,  # an httpx.AsyncClient; the HTTP layer makes one when None
+        uploader: Any = None,  # providers.uploads.Uploader, for URL-only vendors
+        env: Mapping[str, str] | None = None,
+        limiter: Any = None,  # providers.limits.Limiter; shared by every process when it has a lock_dir
+    ):
+        from providers.limits import Limiter
+
+        self.name = name
+        self.config = config
+        self.client = client
+        self.uploader = uploader
+        self._env = os.environ if env is None else env
+        self.limiter = limiter or Limiter(name, config.max_concurrency, config.requests_per_minute)
+
+    # -- what the vendor can do: used at validation time, before anything is spent
+    @abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    def problems(self, req: ImageRequest) -> list[str]:
+        """Why this request cannot be served by this vendor (empty when it can)."""
+        caps = self.capabilities()
+        out: list[str] = []
+        if req.operation == "edit" and not caps.edit:
+            out.append(f"provider '{self.name}' ({self.type_name}) has no edit endpoint")
+        if req.operation == "edit" and len(req.images) > caps.max_input_images:
+            out.append(
+                f"provider '{self.name}' takes at most {caps.max_input_images} input images, got {len(req.images)}"
+            )
+        if req.mask is not None and not caps.mask:
+            out.append(f"provider '{self.name}' ({self.type_name}) does not accept a mask")
+        if caps.needs_public_urls and req.operation == "edit" and self.uploader is None:
+            out.append(
+                f"provider '{self.name}' needs input images as public URLs: set `uploads:` in catalog.yaml"
+            )
+        return out
+
+    @abstractmethod
+    def estimate_cost(self, req: ImageRequest) -> float:
+        """USD estimate for one call, from providers.pricing (no network)."""
+
+    # -- the calls
+    @property
+    def api_key(self) -> str:
+        env = self.config.api_key_env
+        key = self._env.get(env) if env else None
+        if not key:
+            raise AuthError(
+                f"no API key: export {env or 'the api_key_env named in catalog.yaml'}", provider=self.name
+            )
+        return key
+
+    async def run(self, req: ImageRequest) -> ImageResult:
+        """Call the vendor, then verify and conform the image. The only entry point callers use."""
+        from providers.sizes import conform  # local: keeps import of providers.base light
+
+        problems = self.problems(req)
+        if problems:
+            raise UnsupportedError("; ".join(problems), provider=self.name)
+        async with self.limiter.slot():  # held for the whole job: vendors count jobs in flight
+            t0 = time.monotonic()
+            raw = await (self._edit(req) if req.operation == "edit" else self._generate(req))
+            latency = time.monotonic() - t0
+        # decoding and resizing are CPU work: off the event loop, so other jobs keep polling
+        data, w, h = await asyncio.to_thread(
+            conform, raw.data, req.width, req.height, req.output_format, req.compression, provider=self.name
+        )
+        cost = raw.cost_usd if raw.cost_usd is not None else self.estimate_cost(req)
+        return ImageResult(
+            data=data,
+            width=w,
+            height=h,
+            output_format=req.output_format,
+            provider=self.name,
+            model=req.model,
+            request_id=raw.request_id,
+            cost_usd=float(cost),
+            latency_s=latency,
+            usage=raw.usage,
+            vendor_size=raw.vendor_size,
+        )
+
+    @abstractmethod
+    async def _generate(self, req: ImageRequest) -> RawImage: ...
+
+    async def _edit(self, req: ImageRequest) -> RawImage:
+        raise UnsupportedError(f"provider '{self.name}' ({self.type_name}) has no edit endpoint", provider=self.name)
+
+    async def aclose(self) -> None:
+        if self.client is not None and getattr(self, "_owns_client", False):
+            await self.client.aclose()
