@@ -1,0 +1,188 @@
+"""Loading a catalog directory into validated models, collecting every problem as `path:line`.
+
+    catalog.yaml      Settings
+    campaigns/*.yaml  CampaignSpec, one per file
+    locales/*.yaml    strings per locale (nested mappings allowed: `t.legal.short`)
+    partials/*.j2     Jinja includes and macros
+    refs/             reference images and masks
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pipelines.errors import CatalogError, CatalogIssue
+from pipelines.spec import CampaignSpec, Settings
+from pipelines.yamlpos import Lines, YamlLoadError, load_yaml
+
+CATALOG_ENV = "ASSETPIPE_CATALOG"
+
+
+@dataclass
+class CampaignFile:
+    spec: CampaignSpec
+    lines: Lines
+    path: Path
+
+
+@dataclass
+class LocaleFile:
+    code: str
+    strings: dict[str, Any]
+    lines: Lines
+    path: Path
+
+
+@dataclass
+class Catalog:
+    root: Path
+    settings: Settings
+    settings_lines: Lines
+    campaigns: list[CampaignFile] = field(default_factory=list)
+    locales: dict[str, LocaleFile] = field(default_factory=dict)
+
+    def rel(self, path: Path) -> str:
+        """A path as users see it in errors: relative to the working directory when possible."""
+        try:
+            return os.path.relpath(path)
+        except ValueError:
+            return str(path)
+
+    def resolve(self, setting: str) -> Path:
+        """A path from catalog.yaml, relative to the catalog directory."""
+        p = Path(setting)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.settings.output_dir)
+
+    @property
+    def state_dir(self) -> Path:
+        """Local state that is never shared: Dagster instance, locks, hash cache."""
+        return self.root / ".assetpipe"
+
+    @property
+    def cache_url(self) -> str:
+        c = self.settings.cache
+        return c if "://" in c else str(self.resolve(c))
+
+
+def default_catalog_dir() -> Path:
+    return Path(os.environ.get(CATALOG_ENV) or "assets_spec")
+
+
+def _model_issues(exc: ValidationError, lines: Lines) -> list[CatalogIssue]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        kind, msg = err["type"], err["msg"]
+        if kind == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}"
+            where = loc[:-1]
+        elif kind == "missing":
+            msg = f"missing required key {loc[-1]!r}"
+            where = loc[:-1]
+        else:
+            msg = msg.removeprefix("Value error, ")
+            where = loc
+            if isinstance(err.get("input"), (str, int, float)) and kind not in ("value_error",):
+                msg = f"{msg} (got {err['input']!r})"
+        # union/literal branches add their own loc parts that are not YAML keys: drop them
+        loc_yaml = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "list[str]"))))
+        label = _label(where, lines)
+        out.append(lines.issue(loc_yaml, f"{label}{msg}" if label else msg))
+    return out
+
+
+def _label(loc: tuple, lines: Lines) -> str:
+    parts = []
+    for p in loc:
+        if isinstance(p, int):
+            parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
+        elif isinstance(p, str) and "[" not in p and p not in ("str", "list[str]"):
+            parts.append(p)
+    return ".".join(parts) + ": " if parts else ""
+
+
+def _validate(model: type[BaseModel], data: Any, lines: Lines, issues: list[CatalogIssue]) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        issues.append(lines.issue((), f"expected a mapping at the top of the file, got {type(data).__name__}"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(_model_issues(exc, lines))
+        return None
+
+
+def load_catalog(root: Path | str) -> Catalog:
+    """Load and validate the catalog's files. Raises CatalogError with every issue found."""
+    root = Path(root)
+    issues: list[CatalogIssue] = []
+    settings_path = root / "catalog.yaml"
+    shown = _display(settings_path)
+    if not root.is_dir():
+        raise CatalogError([CatalogIssue(_display(root), 0, "catalog directory not found")])
+    settings_lines = Lines(shown)
+    settings = None
+    if settings_path.exists():
+        try:
+            data, settings_lines = load_yaml(settings_path, shown)
+            settings = _validate(Settings, data, settings_lines, issues)
+        except YamlLoadError as exc:
+            issues.append(exc.issue)
+    else:
+        settings = Settings()
+    catalog = Catalog(root, settings or Settings(), settings_lines)
+
+    for path in sorted((root / "locales").glob("*.y*ml")):
+        try:
+            data, lines = load_yaml(path, _display(path))
+        except YamlLoadError as exc:
+            issues.append(exc.issue)
+            continue
+        code = path.name.rsplit(".", 1)[0]
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            issues.append(lines.issue((), "a locale file is a mapping of names to strings"))
+            continue
+        catalog.locales[code] = LocaleFile(code, data, lines, path)
+
+    seen: dict[str, CampaignFile] = {}
+    for path in sorted((root / "campaigns").glob("*.y*ml")):
+        try:
+            data, lines = load_yaml(path, _display(path))
+        except YamlLoadError as exc:
+            issues.append(exc.issue)
+            continue
+        spec = _validate(CampaignSpec, data, lines, issues)
+        if spec is None:
+            continue
+        if spec.campaign in seen:
+            issues.append(lines.issue(("campaign",), f"duplicate campaign {spec.campaign!r} (also in {seen[spec.campaign].lines.path})"))
+            continue
+        cf = CampaignFile(spec, lines, path)
+        seen[spec.campaign] = cf
+        catalog.campaigns.append(cf)
+    if not catalog.campaigns and not issues:
+        issues.append(CatalogIssue(_display(root / "campaigns"), 0, "no campaigns: add campaigns/<name>.yaml"))
+    if issues:
+        raise CatalogError(issues)
+    return catalog
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("../../..") else str(path)
+    except ValueError:
+        return str(path)

@@ -1,0 +1,184 @@
+"""Cache keys and the plan: what is fresh, what is missing, what changed and why, and the cost.
+
+cache_key = sha256 of canonical JSON of everything that decides the image: operation, model, the
+rendered prompt, normalized params, the digest of every input (a file's bytes; an upstream
+variant's stored output once built, its cache key before that) and the revision. The vendor that
+serves the model is not in it: moving between gpt-image-2 vendors rebuilds nothing.
+
+`recipe` is the same hash with upstream inputs named by *their* recipe instead of their output.
+It is the Dagster code_version: Dagster tracks upstream data versions itself, so the recipe is the
+part of the key a definitions load can know before anything is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from pipelines.catalog import Catalog
+from pipelines.hashing import FileHasher
+from pipelines.store import Store
+from pipelines.variants import Variant
+
+KEY_VERSION = 1
+PARAM_KEYS = ("size", "quality", "background", "output_format", "compression", "n", "fidelity", "fit")
+
+
+def _hash(doc: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def key_doc(v: Variant, input_digests: list[str]) -> dict[str, Any]:
+    params = {k: v.params[k] for k in PARAM_KEYS if v.params.get(k) is not None}
+    params.setdefault("n", 1)
+    doc: dict[str, Any] = {
+        "v": KEY_VERSION,
+        "operation": v.operation,
+        "model": v.model,
+        "prompt": v.prompt,
+        "params": params,
+        "inputs": [{"role": i.role, "digest": d} for i, d in zip(v.inputs, input_digests)],
+        "revision": v.revision,
+    }
+    if v.model == "draft":  # the draft proof draws the expected text, so it decides the output
+        doc["text"] = list(v.text)
+    return doc
+
+
+@dataclass
+class Planned:
+    variant: Variant
+    cache_key: str
+    recipe: str
+    doc: dict[str, Any]
+    status: str  # fresh | missing | changed
+    reasons: list[str] = field(default_factory=list)
+    record: dict[str, Any] | None = None  # the action record when fresh
+    est_cost: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return self.variant.key
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+@dataclass
+class Plan:
+    items: list[Planned]
+
+    def __post_init__(self) -> None:
+        self.by_key = {p.key: p for p in self.items}
+
+    def totals(self, items: Iterable[Planned] | None = None) -> dict[str, Any]:
+        items = list(self.items if items is None else items)
+        todo = [p for p in items if p.status != "fresh"]
+        by_provider: dict[str, float] = {}
+        for p in todo:
+            name = p.variant.provider or "local"
+            by_provider[name] = round(by_provider.get(name, 0.0) + p.est_cost, 4)
+        return {
+            "variants": len(items),
+            "fresh": sum(p.status == "fresh" for p in items),
+            "missing": sum(p.status == "missing" for p in items),
+            "changed": sum(p.status == "changed" for p in items),
+            "to_build": len(todo),
+            "estimated_cost_usd": round(sum(p.est_cost for p in todo), 4),
+            "estimated_cost_by_provider_usd": by_provider,
+        }
+
+    def to_json(self, items: Iterable[Planned] | None = None) -> dict[str, Any]:
+        items = list(self.items if items is None else items)
+        return {"variants": [_row(p) for p in items], "totals": self.totals(items)}
+
+
+def _row(p: Planned) -> dict[str, Any]:
+    v = p.variant
+    return {
+        "key": v.key, "campaign": v.campaign, "asset": v.asset, "variant": v.vid, "vars": v.values,
+        "operation": v.operation, "status": p.status, "reason": p.reason, "reasons": p.reasons,
+        "provider": v.provider, "model": v.model, "size": v.params.get("size"), "cache_key": p.cache_key,
+        "estimated_cost_usd": round(p.est_cost, 4) if p.status != "fresh" else 0.0,
+        "upstream": v.upstream_keys,
+    }
+
+
+class Planner:
+    """Computes keys in dependency order. `estimator(variant) -> USD` prices one call."""
+
+    def __init__(self, catalog: Catalog, store: Store, hasher: FileHasher, estimator=None):
+        self.catalog, self.store, self.hasher = catalog, store, hasher
+        self.estimator = estimator or (lambda v: 0.0)
+
+    def plan(self, variants: list[Variant]) -> Plan:
+        done: dict[str, Planned] = {}
+        for v in variants:
+            done[v.key] = self.plan_one(v, done)
+        return Plan(list(done.values()))
+
+    def input_digests(self, v: Variant, done: dict[str, Planned]) -> tuple[list[str], list[str]]:
+        """(digests for the cache key, digests for the recipe)."""
+        key_digests, recipe_digests = [], []
+        for i in v.inputs:
+            if i.kind == "file":
+                d = "sha256:" + self.hasher.digest(i.path)
+                key_digests.append(d)
+                recipe_digests.append(d)
+            else:
+                up = done[i.ref]
+                key_digests.append("sha256:" + up.record["blob"] if up.record else "key:" + up.cache_key)
+                recipe_digests.append("recipe:" + up.recipe)
+        return key_digests, recipe_digests
+
+    def plan_one(self, v: Variant, done: dict[str, Planned], *, record: dict | None = None) -> Planned:
+        key_digests, recipe_digests = self.input_digests(v, done)
+        doc = key_doc(v, key_digests)
+        cache_key = _hash(doc)
+        recipe = _hash(key_doc(v, recipe_digests))
+        record = record or self.store.get_action(cache_key)
+        if record is not None:
+            return Planned(v, cache_key, recipe, doc, "fresh", [], record, 0.0)
+        head = self.store.get_head(v.key)
+        est = self.estimator(v)
+        if head is None:
+            return Planned(v, cache_key, recipe, doc, "missing", ["never built"], None, est)
+        if head.get("cache_key") == cache_key:
+            return Planned(v, cache_key, recipe, doc, "missing", ["built before, but not in this cache"], None, est)
+        return Planned(v, cache_key, recipe, doc, "changed", diff_reasons(head.get("doc") or {}, doc, v, done), None, est)
+
+
+def diff_reasons(old: dict[str, Any], new: dict[str, Any], v: Variant, done: dict[str, Planned]) -> list[str]:
+    out: list[str] = []
+    if old.get("v") != new.get("v"):
+        return ["cache key format changed"]
+    if old.get("operation") != new.get("operation"):
+        out.append(f"operation {old.get('operation')} -> {new.get('operation')}")
+    if old.get("model") != new.get("model"):
+        out.append(f"model {old.get('model')} -> {new.get('model')}")
+    if old.get("prompt") != new.get("prompt"):
+        out.append("prompt")
+    op, np_ = old.get("params") or {}, new.get("params") or {}
+    for k in sorted(set(op) | set(np_)):
+        if op.get(k) != np_.get(k):
+            out.append(f"{k} {op.get(k, '-')} -> {np_.get(k, '-')}")
+    oi, ni = old.get("inputs") or [], new.get("inputs") or []
+    for idx, inp in enumerate(v.inputs):
+        before = oi[idx]["digest"] if idx < len(oi) else None
+        after = ni[idx]["digest"] if idx < len(ni) else None
+        if before != after:
+            what = f"upstream {inp.ref}" if inp.kind == "upstream" else f"input {inp.role} {inp.ref}"
+            if inp.kind == "upstream":
+                up = done.get(inp.ref)
+                what += " (rebuilt)" if up is not None and up.status == "fresh" else " (changed)"
+            out.append(what)
+    if len(oi) > len(v.inputs):
+        out.append("inputs removed")
+    if old.get("revision") != new.get("revision"):
+        out.append(f"revision {old.get('revision')} -> {new.get('revision')}")
+    if old.get("text") != new.get("text") and ("text" in old or "text" in new):
+        out.append("expected text")
+    return out or ["key changed"]
