@@ -333,3 +333,29 @@ def test_the_key_never_leaks(emu, fault):
     for text in texts:
         assert KEY not in text
     assert KEY not in emu.log_text()
+
+
+# -- the emulator as a process (what benchmarks run) -------------------------------------------------
+
+def test_emulator_runs_as_a_process_and_reports_per_key_stats():
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.emulators.openai", "--port", "0", "--latency", "0.01",
+                             "--limit", "10"], cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        base = proc.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:") and base.endswith("/v1")
+        config = ProviderConfig(type="openai", base_url=base, api_key_env=ENV)
+        res = run(OpenAIProvider("openai", config, env={ENV: KEY}), request(w=1024, h=1024))
+        assert res.width == 1024
+        with urllib.request.urlopen(base.removesuffix("/v1") + "/_emulator/stats", timeout=5) as r:
+            stats = json.load(r)
+        assert stats == {key_id(KEY): {"current": 0, "peak": 1, "total": 1, "rejected": 0}}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
