@@ -78,7 +78,7 @@ class GptImageApiProvider(ImageProvider):
     async def _generate(self, req: ImageRequest) -> RawImage:
         body = self.body_for(req)
         url = http.join_url(self.base_url, "/v1/images/generate")
-        secrets = http._secrets(self)
+        secrets = http.secrets_of(self)
         attempt = 0
         while True:
             resp = await http.send(self, "POST", url, idempotent=False, create=True, json=body)

@@ -184,11 +184,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return _BEARER_RE.sub(r"\1***", out)
 
 
-def _secrets(provider: Any) -> list[str]:
+def secrets_of(provider: Any) -> list[str]:
+    """The values `redact` must hide for this provider (its key, when one is set)."""
     env = getattr(provider.config, "api_key_env", None)
     source = getattr(provider, "_env", None) or {}
     key = source.get(env) if env else None
     return [key] if key else []
+
+
+_secrets = secrets_of  # the name other provider modules already use
 
 
 def _first_str(*values: Any) -> str | None:

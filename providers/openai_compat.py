@@ -120,7 +120,7 @@ class OpenAIProvider(ImageProvider):
             message, _, rid = parse_error(resp)
             err = body["error"]
             code = err.get("code") if isinstance(err, dict) and isinstance(err.get("code"), str) else None
-            raise http.error_for(self.name, None, message, code, rid or request_id, secrets=http._secrets(self))
+            raise http.error_for(self.name, None, message, code, rid or request_id, secrets=http.secrets_of(self))
         items = body.get("data")
         if not isinstance(items, list) or not items or not isinstance(items[0], dict):
             raise ProtocolError("answer has no image in `data`", provider=self.name, request_id=request_id)
