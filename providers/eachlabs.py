@@ -288,7 +288,7 @@ class EachLabsProvider(ImageProvider):
         return self._schemas[slug]
 
     def _redact(self, text: str) -> str:
-        return http.redact(text, http._secrets(self))
+        return http.redact(text, http.secrets_of(self))
 
     async def _generate(self, req: ImageRequest) -> RawImage:
         return await self._predict(req, [])

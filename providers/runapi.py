@@ -187,7 +187,7 @@ class RunApiProvider(ImageProvider):
             if status in FAILED:
                 if replayed:  # an earlier take failed (free of charge): start the next one
                     raise _Stale()
-                reason = http.redact(failure_message(final) or "no reason given", http._secrets(self))[:500]
+                reason = http.redact(failure_message(final) or "no reason given", http.secrets_of(self))[:500]
                 cls = ModerationBlocked if any(w in reason.lower() for w in _MODERATION_WORDS) else JobFailedError
                 raise cls(f"task {status}: {reason}", provider=self.name, vendor_message=reason)
             urls = image_urls(final)
