@@ -1,0 +1,289 @@
+"""The offline draft provider: deterministic, exact-size layout proofs with legible (CJK) text."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from pipelines.errors import UnsupportedError
+from providers.base import ImageRequest, InputImage, ProviderConfig
+from providers.draft import DraftProvider, fit_text, font_path, load_font, wrap
+from providers.registry import provider_class
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_req(key: str = "k" * 64, **kw) -> ImageRequest:
+    kw.setdefault("operation", "generate")
+    kw.setdefault("prompt", 'A minimalist poster reading "Fresh" with a ceramic mug')
+    kw.setdefault("width", 512)
+    kw.setdefault("height", 512)
+    kw.setdefault("label", "brewlab/launch_poster/en/512x512")
+    return ImageRequest(cache_key=key, **kw)
+
+
+def run(req: ImageRequest, **options):
+    provider = DraftProvider("draft", ProviderConfig(type="draft", options=options), env={})
+    return asyncio.run(provider.run(req))
+
+
+def open_image(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def input_image(path: Path) -> InputImage:
+    return InputImage(path=path, digest=hashlib.sha256(path.read_bytes()).hexdigest(), filename=path.name)
+
+
+def test_registered_offline_and_free():
+    assert provider_class("draft") is DraftProvider
+    assert DraftProvider.needs_key is False
+    provider = DraftProvider("draft", ProviderConfig(type="draft"), env={})  # no key anywhere
+    caps = provider.capabilities()
+    assert caps.generate and caps.edit and caps.mask and caps.max_input_images == 16
+    assert set(caps.formats) == {"png", "jpeg", "webp"}
+    assert provider.estimate_cost(make_req()) == 0.0
+    result = asyncio.run(provider.run(make_req("abcdef0123456789" * 4)))
+    assert result.cost_usd == 0.0
+    assert result.request_id == "draft-abcdef012345"
+    assert result.provider == "draft"
+
+
+def test_same_request_same_bytes_and_other_keys_differ():
+    req = make_req(text=("Fresh every day",))
+    first, second = run(req).data, run(req).data
+    assert first == second
+    other = run(make_req("j" * 64, text=("Fresh every day",))).data
+    assert other != first
+    # the palette comes from the key, so variants differ in colour, not only in a few pixels
+    a, b = open_image(first).convert("RGB"), open_image(other).convert("RGB")
+    assert a.getpixel((3, 3)) != b.getpixel((3, 3))
+
+
+def test_same_bytes_in_another_process():
+    code = (
+        "import asyncio, hashlib, sys;"
+        "from providers.base import ImageRequest, ProviderConfig;"
+        "from providers.draft import DraftProvider;"
+        "req = ImageRequest(cache_key='x'*64, operation='generate', prompt='p', width=640, height=400,"
+        " text=('你好世界', 'Hello'), label='c/a/v');"
+        "p = DraftProvider('draft', ProviderConfig(type='draft'), env={});"
+        "sys.stdout.write(hashlib.sha256(asyncio.run(p.run(req)).data).hexdigest())"
+    )
+    digests = set()
+    for seed in ("1", "2"):  # a different hash seed must not change the picture
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                             check=True, timeout=60)
+        digests.add(out.stdout.strip())
+    here = run(make_req("x" * 64, prompt="p", width=640, height=400, text=("你好世界", "Hello"), label="c/a/v"))
+    digests.add(hashlib.sha256(here.data).hexdigest())
+    assert len(digests) == 1
+
+
+@pytest.mark.parametrize(
+    "width,height,fmt",
+    [
+        (1080, 1920, "jpeg"),
+        (512, 512, "png"),
+        (3840, 1280, "webp"),
+        (1024, 1536, "png"),
+        (1536, 1024, "jpeg"),
+        (1000, 333, "png"),  # neither a multiple of 16 nor a gpt-image-2 size: a draft does not care
+        (64, 48, "webp"),
+    ],
+)
+def test_exact_size_and_format(width, height, fmt):
+    result = run(make_req(width=width, height=height, output_format=fmt, text=("Frisch gebrüht. Jeden Tag.",)))
+    img = open_image(result.data)
+    assert img.size == (width, height)
+    assert img.format == {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[fmt]
+    assert (result.width, result.height, result.output_format) == (width, height, fmt)
+
+
+def test_transparent_background_keeps_alpha_only_where_the_format_can():
+    png = open_image(run(make_req(background="transparent", output_format="png")).data)
+    assert png.mode == "RGBA" and png.getextrema()[3][0] == 0
+    jpeg = open_image(run(make_req(background="transparent", output_format="jpeg")).data)
+    assert jpeg.mode == "RGB"
+
+
+def test_prompt_excerpt_when_no_expected_text():
+    a = run(make_req(prompt="A mug on a table")).data
+    b = run(make_req(prompt="A cup on a table")).data
+    assert a != b
+
+
+# -- CJK ---------------------------------------------------------------------------------------
+
+CJK = {"zh-CN": "你好世界", "ja": "こんにちは", "ko": "안녕하세요"}
+
+
+@pytest.mark.parametrize("locale", sorted(CJK))
+def test_cjk_glyphs_exist_in_the_font(locale):
+    font = load_font(64)
+    notdef = _glyph(font, "\U0010fffd")  # a code point no font has: the tofu box
+    masks = [_glyph(font, ch) for ch in CJK[locale]]
+    assert all(m != notdef for m in masks), "the font draws tofu for these characters"
+    assert len(set(masks)) == len(set(CJK[locale]))  # every distinct character has its own glyph
+    # control: Pillow's own font draws every one of them as the same box, which this test would catch
+    fallback = ImageFont.load_default(64)
+    assert len({_glyph(fallback, ch) for ch in CJK[locale]}) == 1
+
+
+def _glyph(font, ch: str) -> tuple:
+    mask = font.getmask(ch)
+    return mask.size, bytes(mask)
+
+
+@pytest.mark.parametrize("locale", sorted(CJK))
+def test_cjk_text_is_drawn_in_the_proof(locale):
+    text = CJK[locale]
+    forward = open_image(run(make_req(text=(text,))).data).convert("L")
+    backward = open_image(run(make_req(text=(text[::-1],))).data).convert("L")
+    # tofu boxes are all alike, so reversing the string would change nothing; real glyphs move
+    diff = sum(1 for a, b in zip(forward.tobytes(), backward.tobytes()) if abs(a - b) > 64)
+    assert diff > 2000
+    assert _ink_components(forward) >= len(text) * 2
+
+
+def _ink_components(img: Image.Image) -> int:
+    """Dark connected components inside the light text panel (the strokes of the glyphs)."""
+    w, h = img.size
+    px = img.load()
+    # the panel is the light box in the middle; take the rows and columns of its interior
+    cy = h * 0.45
+    row = [x for x in range(w) if px[x, int(cy)] > 230]
+    col = [y for y in range(h) if px[w // 2 - w // 8, y] > 230]
+    x0, x1, y0, y1 = min(row) + 4, max(row) - 4, min(col) + 4, max(col) - 4
+    seen = set()
+    count = 0
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            if px[x, y] < 110 and (x, y) not in seen:
+                count += 1
+                stack = [(x, y)]
+                seen.add((x, y))
+                while stack:
+                    cx, cy2 = stack.pop()
+                    for nx, ny in ((cx + 1, cy2), (cx - 1, cy2), (cx, cy2 + 1), (cx, cy2 - 1)):
+                        if x0 <= nx < x1 and y0 <= ny < y1 and (nx, ny) not in seen and px[nx, ny] < 110:
+                            seen.add((nx, ny))
+                            stack.append((nx, ny))
+    return count
+
+
+def test_font_comes_from_the_cjk_package():
+    path = font_path()
+    assert path.is_file() and path.suffix.lower() in (".otf", ".ttf", ".ttc")
+    assert "CJK" in load_font(20).getname()[0]
+
+
+# -- text layout ---------------------------------------------------------------------------------
+
+
+def test_wrap_keeps_latin_words_and_breaks_cjk_between_characters():
+    font = load_font(40)
+    latin = "Fresh coffee roasted every morning in small batches by BREW LAB"
+    lines = wrap(latin, font, 400)
+    assert len(lines) > 1 and " ".join(lines) == latin
+    assert all(font.getlength(line) <= 400 for line in lines)
+    chinese = "新鲜烘焙的咖啡每天都有，欢迎光临我们的新店。" * 3
+    lines = wrap(chinese, font, 300)
+    assert len(lines) > 3 and "".join(lines) == chinese
+    assert all(font.getlength(line) <= 300 for line in lines)
+    assert not any(line.startswith(("，", "。")) for line in lines)  # closing marks stay at line ends
+
+
+def test_fit_text_is_large_for_short_text_and_fits_long_text():
+    blocks, tw, th, size = fit_text(["SALE"], 800, 600, 160)
+    assert size == 160  # short copy is set at the cap, not timidly
+    long = ["Terms and conditions apply. " * 40]
+    blocks, tw, th, size = fit_text(long, 400, 300, 160)
+    assert tw <= 400 and th <= 300 and size < 30
+
+
+# -- edits -------------------------------------------------------------------------------------
+
+
+def test_edit_uses_the_input_image(tmp_path):
+    red = tmp_path / "red.png"
+    Image.new("RGB", (700, 500), (230, 10, 10)).save(red)
+    result = run(make_req(operation="edit", width=1024, height=1024, images=(input_image(red),),
+                          text=("SALE",)))
+    img = open_image(result.data).convert("RGB")
+    data = img.tobytes()
+    reds = sum(1 for r, g, b in zip(data[0::3], data[1::3], data[2::3]) if r > 150 and g < 110 and b < 110)
+    assert reds / (img.width * img.height) > 0.5
+
+
+def test_edit_outlines_the_mask_region(tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (800, 800), (40, 90, 200)).save(photo)
+    mask = tmp_path / "mask.png"
+    m = Image.new("RGBA", (800, 800), (0, 0, 0, 255))
+    ImageDraw.Draw(m).rectangle((0, 0, 799, 199), fill=(0, 0, 0, 0))  # the top quarter is editable
+    m.save(mask)
+    base = dict(operation="edit", width=800, height=800, images=(input_image(photo),), text=("Loft",))
+    plain = open_image(run(make_req(**base)).data).convert("RGB")
+    masked = open_image(run(make_req(mask=input_image(mask), **base)).data).convert("RGB")
+    assert masked.getpixel((20, 100)) != plain.getpixel((20, 100))  # inside the editable region
+    assert masked.getpixel((20, 500)) == plain.getpixel((20, 500))  # outside it
+    # the boundary is outlined in the highlight colour
+    r, g, b = masked.getpixel((20, 202))
+    assert r > 200 and g < 60 and b > 120
+
+
+def test_edit_without_an_input_is_refused():
+    with pytest.raises(UnsupportedError):
+        run(make_req(operation="edit"))
+
+
+# -- latency -----------------------------------------------------------------------------------
+
+
+def test_latency_option_sleeps_without_blocking_other_jobs():
+    provider = DraftProvider("draft", ProviderConfig(type="draft", options={"latency_s": 0.15}), env={})
+
+    async def three():
+        t0 = time.monotonic()
+        await asyncio.gather(*(provider.run(make_req(str(i) * 64, width=256, height=256)) for i in range(3)))
+        return time.monotonic() - t0
+
+    elapsed = asyncio.run(three())
+    assert 0.15 <= elapsed < 0.4  # one after another would take 0.45 s
+
+
+@pytest.mark.parametrize("bad", ["soon", -1, float("nan")])
+def test_bad_latency_is_a_validation_problem(bad):
+    provider = DraftProvider("draft", ProviderConfig(type="draft", options={"latency_s": bad}), env={})
+    assert any("latency_s" in p for p in provider.problems(make_req()))
+    with pytest.raises(UnsupportedError, match="latency_s"):
+        asyncio.run(provider.run(make_req()))
+
+
+# -- OCR ---------------------------------------------------------------------------------------
+
+
+def test_ocr_reads_the_draft_text_back():
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError:
+        pytest.skip("rapidocr_onnxruntime is not installed (pip install assetpipe[ocr]): OCR legibility not checked")
+    ocr = RapidOCR()
+    for text in ("BREW LAB Fresh Coffee", "新鲜烘焙的咖啡"):
+        data = run(make_req(width=1024, height=768, text=(text,))).data
+        found, _ = ocr(data)
+        read = "".join(item[1] for item in found or []).replace(" ", "")
+        assert text.replace(" ", "") in read, (text, read)
