@@ -292,14 +292,32 @@ def fit_text(texts: list[str], box_w: int, box_h: int, max_size: int) -> tuple[l
                 if keep:
                     b.lines[-1] = b.lines[-1][:-1] + "..."
             budget -= keep * b.line_h
-        best = (blocks, tw, min(th, box_h), 8)
-    return best
+        return blocks, tw, min(th, box_h), 8
+    blocks, _, th, size = best
+    for b, text in zip(blocks, texts):
+        b.lines = _balanced(text, b.font, box_w, len(b.lines))
+    tw = max((b.font.getlength(line) for b in blocks for line in b.lines), default=0)
+    return blocks, int(tw + 0.999), th, size
+
+
+def _balanced(text: str, font: ImageFont.FreeTypeFont, max_w: float, count: int) -> list[str]:
+    """The narrowest wrapping into `count` lines, so a headline never ends on one orphaned word."""
+    lo, hi = max_w / 3, max_w
+    lines = wrap(text, font, max_w)
+    for _ in range(10):
+        mid = (lo + hi) / 2
+        trial = wrap(text, font, mid)
+        if len(trial) <= count:
+            lines, hi = trial, mid
+        else:
+            lo = mid
+    return lines
 
 
 def _draw_text_panel(canvas: Image.Image, texts: list[str], w: int, h: int, share: float) -> None:
     caption_h = _caption_height(w, h)
     box_w, box_h = int(w * 0.80), int((h - caption_h) * share)
-    max_size = max(8, round(min(w, h) * 0.24 * share))
+    max_size = max(8, round(min(w, h) * 0.33 * share))
     blocks, tw, th, size = fit_text(texts, box_w, box_h, max_size)
     pad = max(8, round(size * 0.45))
     pw, ph = tw + 2 * pad, th + 2 * pad
