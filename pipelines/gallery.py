@@ -70,9 +70,10 @@ def _write_thumbs(output_dir: Path, entries: list[dict], files: dict[str, Path])
         if src is None:
             continue
         digest = entry.get("sha256") or hashlib.sha256(src.read_bytes()).hexdigest()
-        if not re.fullmatch(r"[0-9a-fA-F]{64}", str(digest)):  # it names a file: no other shape is trusted
+        digest = str(digest).removeprefix("sha256:")
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):  # it names a file: no other shape is trusted
             digest = hashlib.sha256(src.read_bytes()).hexdigest()
-        name = f"{str(digest).lower()}.jpg"
+        name = f"{digest.lower()}.jpg"
         names[key] = name
         jobs.setdefault(name, src)
     thumb_dir.mkdir(exist_ok=True)
@@ -120,25 +121,45 @@ def _atomic_write(target: Path, data: bytes) -> None:
 
 
 def status(entry: dict) -> str:
-    """failed | cached | rendered | paid: what this build did for the variant."""
+    """failed | missing | cached | rendered | paid: what this build did for the variant."""
     if entry.get("error"):
         return "failed"
+    if not entry.get("path"):
+        return "missing"  # never built, and not selected by this build
     if entry.get("cached"):
         return "cached"
     return "rendered" if entry.get("operation") == "render" else "paid"
 
 
+def cost_now(entry: dict) -> float:
+    """What this build spent on the variant (a failed call may still have cost something)."""
+    return 0.0 if status(entry) in ("cached", "missing") else float(entry.get("cost_usd") or 0.0)
+
+
+def cost_ever(entry: dict) -> float:
+    """What the variant's current image cost when it was paid for, this build or earlier."""
+    if entry.get("original_cost_usd") is not None:
+        return float(entry["original_cost_usd"])
+    return float(entry.get("cost_usd") or 0.0)
+
+
 def totals(entries: list[dict]) -> dict[str, Any]:
-    counts = {s: 0 for s in ("paid", "cached", "rendered", "failed")}
-    spent = total = 0.0
+    counts = {s: 0 for s in ("paid", "cached", "rendered", "failed", "missing")}
     for e in entries:
-        s = status(e)
-        counts[s] += 1
-        cost = float(e.get("cost_usd") or 0.0)
-        total += cost
-        if s != "cached":
-            spent += cost
-    return {"variants": len(entries), **counts, "cost_this_build_usd": spent, "total_cost_usd": total}
+        counts[status(e)] += 1
+    return {
+        "variants": len(entries),
+        **counts,
+        "cost_this_build_usd": sum(cost_now(e) for e in entries),
+        "total_cost_usd": sum(cost_now(e) if status(e) == "failed" else cost_ever(e) for e in entries),
+        "checks_failed": sum(1 for e in entries if _failed_checks(e)),
+    }
+
+
+def _failed_checks(entry: dict) -> list[str]:
+    checks = entry.get("checks") or {}
+    return [str(name) for name, c in checks.items()
+            if isinstance(c, dict) and c.get("passed") is False and not c.get("skipped")]
 
 
 def render_page(
@@ -166,6 +187,10 @@ def render_page(
     ]
     if t["rendered"]:
         out.append(_total("rendered", "rendered locally", t["rendered"]))
+    if t["missing"]:
+        out.append(_total("missing", "not built", t["missing"]))
+    if t["checks_failed"]:
+        out.append(_total("checks-failed", "checks failed", t["checks_failed"]))
     out += [
         _total("failed", "failed", t["failed"]),
         _total("cost-this-build", "cost this build", _usd(t["cost_this_build_usd"])),
@@ -220,13 +245,13 @@ def _card(v: dict, thumbs: dict[str, tuple[str, int, int]], links: dict[str, str
     if thumb:
         img = f'<img src="{_e(_href(thumb[0]))}" width="{thumb[1]}" height="{thumb[2]}" alt="{_e(key)}" loading="lazy">'
     else:
-        img = f'<div class="nothumb">{"no image" if s == "failed" else "no preview"}</div>'
+        img = f'<div class="nothumb">{"no image" if s in ("failed", "missing") else "no preview"}</div>'
     picture = f'<a href="{_e(href)}">{img}</a>' if href and thumb else img
     size = f'{v["width"]}x{v["height"]}' if v.get("width") and v.get("height") else ""
     facts = [
         ("provider", " / ".join(str(x) for x in (v.get("provider"), v.get("model")) if x)),
         ("size", size),
-        ("cost", _usd(float(v["cost_usd"])) if v.get("cost_usd") is not None else ""),
+        ("cost", _card_cost(v, s)),
         ("request id", v.get("request_id") or ""),
         ("built", v.get("built_at") or ""),
     ]
@@ -240,6 +265,11 @@ def _card(v: dict, thumbs: dict[str, tuple[str, int, int]], links: dict[str, str
     ]
     if v.get("error"):
         parts.append(f'<p class="error">{_e(v["error"])}</p>')
+        if v.get("maybe_billed"):
+            parts.append('<p class="error">the request was sent and its answer lost: it may have been billed</p>')
+    for name in _failed_checks(v):
+        detail = (v["checks"][name] or {}).get("description") or ""
+        parts.append(f'<p class="check">check failed: {_e(name)}{": " + _e(detail) if detail else ""}</p>')
     if href:
         parts.append(f'<div class="path"><a href="{_e(href)}">{_e(links[key])}</a></div>')
     elif v.get("path"):
@@ -293,6 +323,14 @@ def _anchor(prefix: str, text: str) -> str:
     return f"{prefix}-{slug}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
+def _card_cost(v: dict, s: str) -> str:
+    if s == "cached":
+        return f"{_usd(cost_ever(v))} (paid earlier)"
+    if s == "missing" or (s == "failed" and not v.get("cost_usd")):
+        return ""
+    return _usd(cost_now(v))
+
+
 def _usd(value: float) -> str:
     # vendors bill fractions of a cent per image: keep the third decimal when there is one
     text = f"{value:,.3f}"
@@ -326,6 +364,7 @@ h3{margin:18px 0 8px;font-size:16px} h3 small{color:var(--muted);font-weight:400
 .nothumb{height:120px;display:flex;align-items:center;justify-content:center;background:#eee;color:var(--muted)}
 .head{margin-top:4px} .vid{font-weight:600;word-break:break-all}
 .badge{display:inline-block;padding:0 6px;border-radius:9px;color:#fff;font-size:11px;text-transform:uppercase}
+.badge.missing{background:var(--muted)} .check{color:var(--paid);margin:4px 0}
 .badge.paid{background:var(--paid)} .badge.cached{background:var(--cached)} .badge.failed{background:var(--failed)} .badge.rendered{background:var(--rendered)}
 .op{color:var(--muted);font-size:12px}
 .error{color:var(--failed);white-space:pre-wrap;word-break:break-word;margin:4px 0}

@@ -34,7 +34,7 @@ def _thumbnail(src: Path | bytes, max_px: int) -> Image.Image:
     if max_px < 1:
         raise ValueError(f"max_px must be positive, got {max_px}")
     img = load_image(src)
-    img.thumbnail((max_px, max_px), Image.LANCZOS, reducing_gap=3.0)
+    img.thumbnail((max_px, max_px), Image.LANCZOS, reducing_gap=2.0)
     return flatten(img)
 
 

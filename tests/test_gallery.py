@@ -205,3 +205,28 @@ def test_unreadable_or_missing_images_do_not_break_the_page(tmp_path):
 def test_empty_catalog(tmp_path):
     page = parse(write_gallery(tmp_path / "out", []))
     assert page.cards == [] and page.totals["variants"] == "0"
+
+
+def test_cached_cost_missing_variants_and_failed_checks(tmp_path):
+    # the build's manifest: a cached entry costs nothing now and keeps what it cost in original_cost_usd
+    cached = entry(tmp_path, "c", "a", "one", {}, cached=True, cost=0.0)
+    cached["original_cost_usd"] = 0.25
+    cached["sha256"] = "sha256:" + cached["sha256"]
+    missing = entry(tmp_path, "c", "a", "two", {}, cached=True, cost=0.0)
+    missing.update(path=None, sha256=None, built_at=None)  # never built and not selected this time
+    checked = entry(tmp_path, "c", "a", "three", {}, cost=0.125)
+    checked["checks"] = {
+        "text": {"passed": False, "severity": "WARN", "description": 'OCR did not find "Frisch <gebrüht>"'},
+        "image": {"passed": True, "severity": "ERROR", "description": "decodes, 48x72 png"},
+    }
+    index = write_gallery(tmp_path, [cached, missing, checked])
+    page = parse(index)
+    assert page.totals["cached"] == "1" and page.totals["missing"] == "1" and page.totals["paid"] == "1"
+    assert page.totals["checks-failed"] == "1"
+    assert page.totals["cost-this-build"] == "$0.125"
+    assert page.totals["total-cost"] == "$0.375"
+    text = "".join(page.text)
+    assert 'check failed: text: OCR did not find "Frisch <gebrüht>"' in text
+    assert "$0.25 (paid earlier)" in text
+    assert len(page.images) == 2  # the missing variant has no image, and no broken link
+    assert all((tmp_path / unquote(u)).is_file() for u in page.links if not u.startswith("#"))
