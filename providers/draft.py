@@ -4,12 +4,15 @@ A draft shows what the real image must carry, so a catalog can be reviewed (size
 locales, edit regions) before anything is spent: the expected in-image text drawn large on a plain
 light panel (an OCR check reads it back, so no effects over the text), a caption with the label,
 size and "DRAFT", and for edits the first input image under a tint with the mask's editable region
-outlined. The same request always gives the same bytes: everything is derived from the cache key.
+outlined. The same request always gives the same bytes: colours and shapes come from the cache
+key, never from the clock or a random source. The caption also shows the label and input file
+names, which are not part of the cache key: variants with identical requests share one proof.
 """
 
 from __future__ import annotations
 
 import asyncio
+import colorsys
 import hashlib
 import importlib.resources
 import re
@@ -103,8 +106,6 @@ def _palette(seed: bytes) -> tuple[tuple[int, int, int], tuple[int, int, int], t
 
 
 def _hsv(h: float, s: float, v: float) -> tuple[int, int, int]:
-    import colorsys
-
     r, g, b = colorsys.hsv_to_rgb(h / 360, s, v)
     return round(r * 255), round(g * 255), round(b * 255)
 
