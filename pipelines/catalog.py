@@ -183,6 +183,6 @@ def load_catalog(root: Path | str) -> Catalog:
 def _display(path: Path) -> str:
     try:
         rel = os.path.relpath(path)
-        return rel if not rel.startswith("../../..") else str(path)
+        return rel if not rel.startswith("..") else str(path)
     except ValueError:
         return str(path)

@@ -120,6 +120,15 @@ class Planner:
             done[v.key] = self.plan_one(v, done)
         return Plan(list(done.values()))
 
+    def recipes(self, variants: list[Variant]) -> dict[str, str]:
+        """Only the recipe hashes (Dagster code versions): no store reads at all."""
+        out: dict[str, str] = {}
+        for v in variants:
+            digests = ["sha256:" + self.hasher.digest(i.path) if i.kind == "file" else "recipe:" + out[i.ref]
+                       for i in v.inputs]
+            out[v.key] = _hash(key_doc(v, digests))
+        return out
+
     def input_digests(self, v: Variant, done: dict[str, Planned]) -> tuple[list[str], list[str]]:
         """(digests for the cache key, digests for the recipe)."""
         key_digests, recipe_digests = [], []

@@ -78,6 +78,11 @@ class Settings(Strict):
     pricing: dict[str, float] = Field(default_factory=dict)  # provider name -> USD per call override
     check_text: Literal["auto", "off", "required"] = "auto"  # OCR text checks: auto = when OCR is installed
 
+    @field_validator("check_text", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:  # YAML reads a bare `off` as False
+        return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v
+
     @model_validator(mode="after")
     def _default_known(self) -> "Settings":
         if self.default_provider not in self.providers:

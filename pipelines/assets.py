@@ -1,0 +1,143 @@
+"""The Dagster side of a catalog: one asset per variant, all in one subsettable multi_asset.
+
+Why one multi_asset: provider calls are I/O bound (40-100 s each) and vendors allow ~10 in flight
+per key. Dagster's multiprocess executor costs ~1-6 s of process start per step and the in-process
+executor runs steps one at a time; one async step driving every selected variant keeps the calls at
+the vendor's limit while the UI still shows (and can select) every variant as its own asset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import dagster as dg
+
+from pipelines.engine import Engine, Outcome
+from pipelines.plan import Planned
+from pipelines.project import Project
+from pipelines.variants import Variant
+
+BUILD_JOB = "assetpipe_build"
+REFRESH_TAG = "assetpipe/refresh"
+
+
+def ref_key(ref: str) -> dg.AssetKey:
+    return dg.AssetKey(["refs", *Path(ref).parts[1:]] if ref.startswith("refs/") else ["refs", *Path(ref).parts])
+
+
+def variant_key(v: Variant) -> dg.AssetKey:
+    return dg.AssetKey(v.key_path)
+
+
+def _spec(v: Variant, recipe: str, by_key: dict[str, Variant]) -> dg.AssetSpec:
+    deps = [variant_key(by_key[k]) for k in v.upstream_keys]
+    deps += [ref_key(i.ref) for i in v.inputs if i.kind == "file"]
+    desc = v.description or ""
+    if v.prompt:
+        desc = f"{desc}\n\n**Prompt:** {v.prompt}".strip()
+    tags = {k: str(t) for k, t in v.tags.items() if _tag_ok(k, str(t))}
+    return dg.AssetSpec(
+        key=variant_key(v), deps=list(dict.fromkeys(deps)), description=desc or None, group_name=v.campaign,
+        code_version=recipe, owners=[o for o in v.owners if _owner_ok(o)], tags=tags, skippable=True,
+        kinds={"image", v.operation if v.operation != "generate" else "gpt-image"},
+        metadata={"variant": v.vid, "source": v.source, "provider": v.provider or "local", "model": v.model,
+                  "size": v.params.get("size"), **({"expected_text": list(v.text)} if v.text else {})},
+    )
+
+
+def _tag_ok(k: str, v: str) -> bool:
+    ok = lambda s: 0 < len(s) <= 63 and all(c.isalnum() or c in "-_." for c in s)  # noqa: E731
+    return ok(k) and ok(v)
+
+
+def _owner_ok(o: str) -> bool:
+    return o.startswith("team:") or "@" in o
+
+
+def build_definitions(project: Project, on_outcome: Callable[[Outcome], None] | None = None,
+                      refresh: set[str] | None = None) -> dg.Definitions:
+    """`on_outcome` and `refresh` are the CLI's hooks into an in-process run."""
+    variants = project.variants
+    by_key = {v.key: v for v in variants}
+    recipes = project.planner().recipes(variants)
+    specs = [_spec(v, recipes[v.key], by_key) for v in variants]
+    check_mode = project.catalog.settings.check_text
+    check_specs = []
+    for v in variants:
+        check_specs.append(dg.AssetCheckSpec("image_ok", asset=variant_key(v),
+                                             description="decodes, with the exact size and format"))
+        if v.text and v.operation != "render" and check_mode != "off":
+            check_specs.append(dg.AssetCheckSpec("text_ok", asset=variant_key(v),
+                                                 description="OCR finds the expected text: " + " | ".join(v.text)))
+    key_of = {tuple(v.key_path): v.key for v in variants}
+
+    @dg.multi_asset(name="assetpipe_variants", specs=specs, check_specs=check_specs, can_subset=True)
+    def assetpipe_variants(context):  # (no annotation: Dagster inspects it, and annotations are strings here)
+        selected = {key_of[tuple(k.path)] for k in context.selected_asset_keys}
+        plan = project.plan()  # at run time: the store may have moved since definitions were loaded
+        to_build = [p for p in plan.items if p.key in selected]
+        force = set(refresh or ())
+        if context.run.tags.get(REFRESH_TAG) == "true":
+            force |= selected
+        engine = Engine(project.catalog, project.store, project.planner(), project.pool, refresh=force,
+                        log=context.log.info)
+        failed: list[Outcome] = []
+        for out in engine.stream(to_build, plan.by_key):
+            if on_outcome is not None:
+                on_outcome(out)
+            if not out.ok:
+                failed.append(out)
+                context.log.error(f"{out.key}: {out.status}: {out.error}")
+                continue
+            yield from _results(out)
+        if failed:
+            raise dg.Failure(
+                description=f"{len(failed)} of {len(to_build)} variants did not build",
+                metadata={"failed": "\n".join(f"{o.key}: {o.error}" for o in failed)},
+            )
+
+    job = dg.define_asset_job(BUILD_JOB, selection=dg.AssetSelection.assets(assetpipe_variants),
+                              description="Build catalog variants (cache hits never call a provider)")
+    from pipelines.schedules import build_schedules, ref_sources
+
+    return dg.Definitions(assets=[assetpipe_variants, *ref_sources(project)], jobs=[job],
+                          schedules=build_schedules(project, job))
+
+
+def _results(out: Outcome):
+    p: Planned = out.planned
+    v, rec = p.variant, out.record
+    key = variant_key(v)
+    meta: dict[str, Any] = {
+        "prompt": dg.MetadataValue.text(v.prompt or ""),
+        "provider": rec.get("provider") or "", "model": rec.get("model") or v.model,
+        "size": v.params.get("size"), "quality": v.params.get("quality") or "",
+        "cost_usd": dg.MetadataValue.float(float(rec.get("cost_usd") or 0.0) if out.status == "built" else 0.0),
+        "original_cost_usd": dg.MetadataValue.float(float(rec.get("cost_usd") or 0.0)),
+        "latency_s": dg.MetadataValue.float(float(rec.get("latency_s") or 0.0)),
+        "cached": out.status == "cached",
+        "request_id": rec.get("request_id") or "",
+        "path": dg.MetadataValue.path(str(out.output_path)),
+        "cache_key": p.cache_key,
+        "sha256": rec["blob"],
+    }
+    try:
+        from pipelines.preview import thumbnail_data_uri
+
+        meta["preview"] = dg.MetadataValue.md(f"![{v.key}]({thumbnail_data_uri(out.output_path)})")
+    except Exception as exc:  # a preview is a nicety: never fail a build over it
+        meta["preview"] = dg.MetadataValue.text(f"no preview: {exc}")
+    yield dg.MaterializeResult(asset_key=key, data_version=dg.DataVersion(rec["blob"]), metadata=meta)
+    for c in out.checks:
+        yield dg.AssetCheckResult(
+            asset_key=key, check_name=c.name, passed=c.passed,
+            severity=dg.AssetCheckSeverity.ERROR if c.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+            description=c.description, metadata={k: _meta_val(val) for k, val in c.metadata.items()},
+        )
+
+
+def _meta_val(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)):
+        return v
+    return dg.MetadataValue.json(v) if isinstance(v, (list, dict)) else str(v)
