@@ -14,6 +14,7 @@ from PIL import Image
 
 from pipelines.variants import Variant
 
+TEXT_CHECK_VERSION = 1  # bump when the OCR engine or the comparison changes: cached verdicts expire
 FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 

@@ -13,6 +13,9 @@ body turns each into a MaterializeResult as soon as it lands.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import json
 import queue
 import threading
 import time
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from pipelines.catalog import Catalog
-from pipelines.checks import CheckOutcome, image_check, text_check
+from pipelines.checks import TEXT_CHECK_VERSION, CheckOutcome, image_check, text_check
 from pipelines.errors import AssetpipeError, ProviderError
 from pipelines.plan import Planned, Planner
 from pipelines.pool import ProviderPool
@@ -193,10 +196,20 @@ class Engine:
         return Outcome(p, status, record=record, output_path=dest)
 
     def _checks(self, out: Outcome) -> list[CheckOutcome]:
+        v = out.planned.variant
         data = out.output_path.read_bytes()
-        checks = [image_check(out.planned.variant, data)]
-        if out.planned.variant.operation != "render":
-            t = text_check(out.planned.variant, data, self.check_text)
-            if t is not None:
-                checks.append(t)
+        checks = [image_check(v, data)]
+        if v.operation != "render" and v.text and self.check_text != "off":
+            checks.append(self._text_check(v, data, out.record["blob"]))
         return checks
+
+    def _text_check(self, v, data: bytes, blob: str) -> CheckOutcome:
+        # OCR takes ~0.5-4 s an image: its verdict on a blob is remembered, like any build output
+        note_key = hashlib.sha256(json.dumps([blob, list(v.text), TEXT_CHECK_VERSION]).encode()).hexdigest()
+        note = self.store.get_note("text_ok", note_key)
+        if note is not None:
+            return CheckOutcome(**note)
+        t = text_check(v, data, self.check_text)
+        if not t.skipped:
+            self.store.put_note("text_ok", note_key, dataclasses.asdict(t))
+        return t

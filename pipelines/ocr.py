@@ -10,7 +10,7 @@ How `text_check` judges, in two tiers:
   ("BREW LAB" is read as "BREWLAB"; CJK has none) without being tolerant of spelling: every letter
   and digit must be there, in order.
 - loose: punctuation is ignored too, and a letter with a diacritic may be read as its base letter
-  (ü as u, ß as ss or B). The shipped recognizer is trained on Chinese and English: it reads
+  (ü as u, ß as ss, B or S). The shipped recognizer is trained on Chinese and English: it reads
   "gebrüht" as "gebruht" and "Größer" as "GroBer". A loose match passes, and the details name each
   relaxation so a person can see what the engine could not verify.
 
@@ -99,7 +99,7 @@ _PUNCT_UNIFY = str.maketrans(
     }
 )
 # What a diacritic-less recognizer may read for a letter it has never been trained on.
-_CONFUSABLE = {"ß": ("ss", "b", "β"), "æ": ("ae",), "œ": ("oe",), "ø": ("o",), "ł": ("l",), "đ": ("d",)}
+_CONFUSABLE = {"ß": ("ss", "b", "β", "s"), "æ": ("ae",), "œ": ("oe",), "ø": ("o",), "ł": ("l",), "đ": ("d",)}
 
 
 def normalize(text: str) -> str:

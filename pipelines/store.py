@@ -4,6 +4,7 @@
     <cache>/actions/12/1234....json      cache_key -> blob, provider, request id, cost, timings
     <cache>/heads/<campaign>/<asset>/<variant>.json
                                          the last build of a variant (to say *why* it changed)
+    <cache>/notes/<kind>/12/1234....json derived facts about a blob, e.g. OCR check results
 
 The cache is any fsspec URL; a plain path is used directly (no fsspec import). Writes are atomic:
 a blob is written to a temporary name and renamed, and a record is written only after its blob, so
@@ -157,6 +158,17 @@ class Store:
 
     def put_head(self, variant_key: str, head: dict[str, Any]) -> None:
         self._write(self._head_rel(variant_key), _dumps(head))
+
+    # -- derived facts about a blob (check results), cached like build outputs --------------------
+    def get_note(self, kind: str, key: str) -> dict[str, Any] | None:
+        data = self._read(f"notes/{kind}/{key[:2]}/{key}.json")
+        try:
+            return json.loads(data) if data is not None else None
+        except ValueError:
+            return None
+
+    def put_note(self, kind: str, key: str, note: dict[str, Any]) -> None:
+        self._write(f"notes/{kind}/{key[:2]}/{key}.json", _dumps(note))
 
     # -- single flight -----------------------------------------------------------------------------
     @contextlib.asynccontextmanager
