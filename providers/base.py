@@ -12,6 +12,7 @@ the `assetpipe.providers` group for third-party packages).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from abc import ABC, abstractmethod
@@ -163,8 +164,6 @@ class ImageProvider(ABC):
             out.append(
                 f"provider '{self.name}' takes at most {caps.max_input_images} input images, got {len(req.images)}"
             )
-        if req.mask is not None and not caps.mask:
-            out.append(f"provider '{self.name}' ({self.type_name}) does not accept a mask")
         if caps.needs_public_urls and req.operation == "edit" and self.uploader is None:
             out.append(
                 f"provider '{self.name}' needs input images as public URLs: set `uploads:` in catalog.yaml"
@@ -193,14 +192,22 @@ class ImageProvider(ABC):
         problems = self.problems(req)
         if problems:
             raise UnsupportedError("; ".join(problems), provider=self.name)
+        # a vendor without masks gets the edit unmasked; the mask is then applied locally (below)
+        local_mask = req.mask if (req.mask is not None and not self.capabilities().mask) else None
+        call = dataclasses.replace(req, mask=None) if local_mask is not None else req
         async with self.limiter.slot():  # held for the whole job: vendors count jobs in flight
             t0 = time.monotonic()
-            raw = await (self._edit(req) if req.operation == "edit" else self._generate(req))
+            raw = await (self._edit(call) if call.operation == "edit" else self._generate(call))
             latency = time.monotonic() - t0
         # decoding and resizing are CPU work: off the event loop, so other jobs keep polling
         data, w, h = await asyncio.to_thread(
             conform, raw.data, req.width, req.height, req.output_format, req.compression, provider=self.name
         )
+        if local_mask is not None:
+            from providers.sizes import apply_mask
+
+            data = await asyncio.to_thread(apply_mask, data, req.images[0].read(), local_mask.read(),
+                                           req.output_format, req.compression)
         cost = raw.cost_usd if raw.cost_usd is not None else self.estimate_cost(req)
         return ImageResult(
             data=data,

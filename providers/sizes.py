@@ -154,3 +154,17 @@ def conform(
     if img.size == (width, height) and (img.format or "").upper() == PIL_FORMATS[output_format]:
         return data, width, height
     return encode(fit_image(img, width, height, fit), output_format, compression), width, height
+
+
+def apply_mask(edited: bytes, original: bytes, mask: bytes, output_format: str,
+               compression: int | None = None) -> bytes:
+    """Keep `original` where the mask is opaque, `edited` where it is transparent (OpenAI's mask
+    semantics), for vendors whose edit endpoint takes no mask. All three are brought to the
+    edited image's size first."""
+    out = decode(edited)
+    size = out.size
+    base = fit_image(decode(original), *size).convert("RGBA")
+    m = decode(mask)
+    alpha = (m.getchannel("A") if "A" in m.getbands() else m.convert("L")).resize(size, Image.LANCZOS)
+    merged = Image.composite(base, out.convert("RGBA"), alpha)  # alpha 255 = protected = original
+    return encode(merged if output_format != "jpeg" else merged.convert("RGB"), output_format, compression)

@@ -193,11 +193,24 @@ def test_edit_without_uploads_is_unsupported(emu, tmp_path):
     assert emu.log == []
 
 
-def test_mask_is_unsupported(emu, tmp_path):
+def test_mask_is_applied_locally_since_the_vendor_takes_none(emu, tmp_path):
+    # RunAPI has no mask field: the edit goes out unmasked and the mask's opaque (protected) region
+    # is copied back from the input, so switching vendors keeps what the mask protects.
     req = edit(tmp_path)
-    req = ImageRequest(**{**req.__dict__, "mask": req.images[0]})
-    fails(provider(emu), req, UnsupportedError)
-    assert emu.log == []
+    mask = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    mask.paste((0, 0, 0, 255), (0, 0, 32, 64))  # left half protected
+    mpath = tmp_path / "mask.png"
+    mask.save(mpath)
+    minput = InputImage(path=mpath, digest=hashlib.sha256(mpath.read_bytes()).hexdigest(), filename="mask.png")
+    req = ImageRequest(**{**req.__dict__, "mask": minput})
+    res = run(provider(emu), req)
+    body = emu.creates[0].json
+    assert not any("mask" in k for k in body)
+    out = Image.open(io.BytesIO(res.data)).convert("RGB")
+    original = Image.open(req.images[0].path).convert("RGB").resize((1024, 1024))
+    assert out.size == (1024, 1024)
+    assert out.getpixel((100, 500)) == original.getpixel((100, 500))  # protected: the input's pixels
+    assert out.getpixel((900, 500)) != original.getpixel((900, 500))  # editable: the vendor's pixels
 
 
 # -- idempotency ------------------------------------------------------------------------------
