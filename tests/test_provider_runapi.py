@@ -197,6 +197,7 @@ def test_mask_is_applied_locally_since_the_vendor_takes_none(emu, tmp_path):
     # RunAPI has no mask field: the edit goes out unmasked and the mask's opaque (protected) region
     # is copied back from the input, so switching vendors keeps what the mask protects.
     req = edit(tmp_path)
+    Image.new("RGB", (64, 64), (0, 0, 255)).save(req.images[0].path)  # unlike anything the emulator draws
     mask = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
     mask.paste((0, 0, 0, 255), (0, 0, 32, 64))  # left half protected
     mpath = tmp_path / "mask.png"
@@ -209,7 +210,7 @@ def test_mask_is_applied_locally_since_the_vendor_takes_none(emu, tmp_path):
     out = Image.open(io.BytesIO(res.data)).convert("RGB")
     original = Image.open(req.images[0].path).convert("RGB").resize((1024, 1024))
     assert out.size == (1024, 1024)
-    assert out.getpixel((100, 500)) == original.getpixel((100, 500))  # protected: the input's pixels
+    assert out.getpixel((100, 500)) == original.getpixel((100, 500)) == (0, 0, 255)  # protected: the input's
     assert out.getpixel((900, 500)) != original.getpixel((900, 500))  # editable: the vendor's pixels
 
 
