@@ -3,13 +3,14 @@ write the manifest and the gallery. A build with nothing to do never imports Dag
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from pipelines.engine import Outcome
-from pipelines.errors import BudgetExceeded
+from pipelines.errors import BudgetExceeded, BuildError
 from pipelines.plan import Plan, Planned
 from pipelines.project import Project
 from pipelines.select import select
@@ -60,6 +61,7 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
         raise BudgetExceeded(estimate, max_cost)
     if dry_run:
         return report
+    preflight(project, to_build)
     if to_build:
         echo(f"building {len(to_build)} variant(s), estimated ${estimate:.2f}")
         report.run_id = _run_dagster(project, to_build, refresh, report, echo)
@@ -68,6 +70,22 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
     write_outputs(project, plan, report.outcomes)
     report.elapsed_s = time.monotonic() - t0
     return report
+
+
+def preflight(project: Project, to_build: list[Planned]) -> None:
+    """Refuse before anything runs when a vendor's key is not exported."""
+    missing: dict[str, list[str]] = {}
+    for p in to_build:
+        name = p.variant.provider
+        if name is None:
+            continue
+        provider = project.pool.get(name)
+        env = provider.config.api_key_env
+        if getattr(provider, "needs_key", True) and not (env and os.environ.get(env)):
+            missing.setdefault(f"{name} needs {env or 'api_key_env in catalog.yaml'}", []).append(p.key)
+    if missing:
+        lines = [f"{what} (for {len(keys)} variant(s), e.g. {keys[0]})" for what, keys in missing.items()]
+        raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(lines))
 
 
 def _run_dagster(project: Project, to_build: list[Planned], refresh: bool, report: BuildReport, echo) -> str:
@@ -88,7 +106,8 @@ def _run_dagster(project: Project, to_build: list[Planned], refresh: bool, repor
         asset_selection=[dg.AssetKey(p.variant.key_path) for p in to_build],
         raise_on_error=False,
         tags={"assetpipe/source": "cli"},
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        # our own per-variant lines and summary are the CLI's output; Dagster's log is in the UI
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     if not result.success and not report.failed:
         # the run failed outside our engine (a Dagster or definitions problem): say so loudly

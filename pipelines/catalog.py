@@ -74,7 +74,13 @@ class Catalog:
 
 
 def default_catalog_dir() -> Path:
-    return Path(os.environ.get(CATALOG_ENV) or "assets_spec")
+    """$ASSETPIPE_CATALOG, else ./assets_spec, else the current directory when it is a catalog."""
+    env = os.environ.get(CATALOG_ENV)
+    if env:
+        return Path(env)
+    if not Path("assets_spec").is_dir() and Path("catalog.yaml").is_file():
+        return Path(".")
+    return Path("assets_spec")
 
 
 def _model_issues(exc: ValidationError, lines: Lines) -> list[CatalogIssue]:
@@ -130,7 +136,8 @@ def load_catalog(root: Path | str) -> Catalog:
     settings_path = root / "catalog.yaml"
     shown = _display(settings_path)
     if not root.is_dir():
-        raise CatalogError([CatalogIssue(_display(root), 0, "catalog directory not found")])
+        raise CatalogError([CatalogIssue(_display(root), 0, "catalog directory not found "
+                                                    f"(pass --catalog DIR or set {CATALOG_ENV})")])
     settings_lines = Lines(shown)
     settings = None
     if settings_path.exists():

@@ -159,8 +159,8 @@ class ImageProvider(ABC):
         caps = self.capabilities()
         out: list[str] = []
         if req.operation == "edit" and not caps.edit:
-            out.append(f"provider '{self.name}' ({self.type_name}) has no edit endpoint")
-        if req.operation == "edit" and len(req.images) > caps.max_input_images:
+            out.append(f"provider '{self.name}' ({self.type_name}) has no edit endpoint; route this asset to a vendor that edits with `provider:`")
+        elif req.operation == "edit" and len(req.images) > caps.max_input_images:
             out.append(
                 f"provider '{self.name}' takes at most {caps.max_input_images} input images, got {len(req.images)}"
             )
