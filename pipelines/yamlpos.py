@@ -59,9 +59,7 @@ def parse_yaml(text: str, display: str) -> tuple[Any, Lines]:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        msg = " ".join(p for p in (exc.context, exc.problem) if p)
+        line, msg = _explain(exc, text)
         raise YamlLoadError(CatalogIssue(display, line, f"YAML syntax error: {msg}")) from exc
     except yaml.YAMLError as exc:
         raise YamlLoadError(CatalogIssue(display, 1, f"YAML error: {exc}")) from exc
@@ -69,6 +67,36 @@ def parse_yaml(text: str, display: str) -> tuple[Any, Lines]:
         return None, lines
     lines.lines[()] = node.start_mark.line + 1
     return _convert(node, (), lines), lines
+
+
+def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
+    """The line to fix and a message a marketer can act on. PyYAML often notices a problem lines
+    after its cause (an unclosed quote is found at the end of the file): point at the cause."""
+    problem, context = exc.problem or "", exc.context or ""
+    at = exc.problem_mark or exc.context_mark
+    line = at.line + 1 if at else 1
+    opened = exc.context_mark.line + 1 if exc.context_mark else line
+    raw = " ".join(p for p in (context, problem) if p)
+    if "quoted scalar" in context and "end of stream" in problem:
+        return opened, "a quoted value that starts on this line is never closed: add the closing quote"
+    if "flow sequence" in context:
+        return opened, "a [ list ] that starts on this line is not closed with ']' (or lacks a ',' between items)"
+    if "flow mapping" in context:
+        return opened, "a { mapping } that starts on this line is not closed with '}' (or lacks a ',' between items)"
+    if "mapping values are not allowed" in problem:
+        return line, ("unexpected ':' on this line: quote a value that contains ': ' "
+                      "(prompt: \"Label: BREW LAB\"), or check the indentation of this line")
+    if "cannot start any token" in problem and exc.problem_mark is not None:
+        lines = text.splitlines()
+        row = lines[exc.problem_mark.line] if exc.problem_mark.line < len(lines) else ""
+        ch = row[exc.problem_mark.column:exc.problem_mark.column + 1]
+        if ch == "\t":
+            return line, "a tab character: YAML indents with spaces only"
+        if ch:
+            return line, f"a value cannot start with {ch!r}: put the value in quotes"
+    if "undefined alias" in problem:
+        return line, f"{problem} (an *alias needs a matching &anchor above it)"
+    return line, raw
 
 
 _constructor = yaml.SafeLoader(" ")  # only used to turn scalar nodes into Python values
