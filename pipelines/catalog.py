@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,37 +86,103 @@ def default_catalog_dir() -> Path:
     return Path("assets_spec")
 
 
-def _model_issues(exc: ValidationError, lines: Lines) -> list[CatalogIssue]:
+def _model_issues(exc: ValidationError, lines: Lines, model: type[BaseModel], data: Any) -> list[CatalogIssue]:
     out = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         kind, msg = err["type"], err["msg"]
+        # union/literal branches add their own loc parts that are not YAML keys: drop them
+        loc_yaml = tuple(p for p in loc if not _is_branch(p))
         if kind == "extra_forbidden":
-            msg = f"unknown key {loc[-1]!r}"
-            where = loc[:-1]
+            msg = f"unknown key {loc[-1]!r}" + _did_you_mean(str(loc[-1]), _fields_at(model, loc_yaml[:-1]))
+            where = loc_yaml[:-1]
         elif kind == "missing":
             msg = f"missing required key {loc[-1]!r}"
-            where = loc[:-1]
+            where = loc_yaml[:-1]
         else:
-            msg = msg.removeprefix("Value error, ")
-            where = loc
+            msg = _PLAIN.get(kind) or msg.removeprefix("Value error, ").replace("Input should be ", "must be ")
+            where = loc_yaml
             if isinstance(err.get("input"), (str, int, float)) and kind not in ("value_error",):
                 msg = f"{msg} (got {err['input']!r})"
-        # union/literal branches add their own loc parts that are not YAML keys: drop them
-        loc_yaml = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "list[str]"))))
-        label = _label(where, lines)
+        label = _label(where, data)
         out.append(lines.issue(loc_yaml, f"{label}{msg}" if label else msg))
     return out
 
 
-def _label(loc: tuple, lines: Lines) -> str:
-    parts = []
-    for p in loc:
-        if isinstance(p, int):
+# pydantic's wording for the mistakes people make in YAML, in words that say what to write instead
+_PLAIN = {
+    "dict_type": "must be a mapping of keys to values (key: value)",
+    "list_type": "must be a list, e.g. [a, b]",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "string_type": "must be text (put it in quotes)",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+}
+
+
+def _is_branch(p: Any) -> bool:
+    return isinstance(p, str) and ("[" in p or p in ("str", "list[str]"))
+
+
+def _label(loc: tuple, data: Any) -> str:
+    """`asset 'mug_hero'.edit` rather than `assets[0].edit`: marketers know their assets by name."""
+    parts: list[str] = []
+    node = data
+    for i, p in enumerate(loc):
+        named = isinstance(p, int) and i > 0 and loc[i - 1] == "assets" and isinstance(node, list) \
+            and p < len(node) and isinstance(node[p], dict) and isinstance(node[p].get("name"), str)
+        if named:
+            parts[-1] = f"asset {node[p]['name']!r}"
+        elif isinstance(p, int):
             parts[-1:] = [f"{parts[-1]}[{p}]"] if parts else [f"[{p}]"]
-        elif isinstance(p, str) and "[" not in p and p not in ("str", "list[str]"):
-            parts.append(p)
-    return ".".join(parts) + ": " if parts else ""
+        else:
+            parts.append(str(p))
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts).replace("'.", "': ") + ": " if parts else ""
+
+
+def _fields_at(model: Any, loc: tuple) -> list[str]:
+    """The keys a mapping at `loc` may hold, following the models' annotations."""
+    tp: Any = model
+    for p in loc:
+        if isinstance(p, str) and _is_model(_model_in(tp)):
+            m = _model_in(tp)
+            field = next((f for n, f in m.model_fields.items() if p in (n, f.alias)), None)
+            if field is None:
+                return []
+            tp = field.annotation
+        else:  # a list index or a dict key: step into the element type of list[X] / dict[str, X]
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) == 1 and typing.get_args(args[0]):  # X | None around the container
+                args = list(typing.get_args(args[0]))
+            tp = args[-1] if args else None
+    m = _model_in(tp)
+    return [f.alias or n for n, f in m.model_fields.items()] if _is_model(m) else []
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _model_in(tp: Any) -> Any:
+    """The model of `X` or `X | None`, else tp itself."""
+    if _is_model(tp):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next((a for a in typing.get_args(tp) if _is_model(a)), tp)
+    return tp
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _validate(model: type[BaseModel], data: Any, lines: Lines, issues: list[CatalogIssue]) -> Any:
@@ -125,7 +194,7 @@ def _validate(model: type[BaseModel], data: Any, lines: Lines, issues: list[Cata
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        issues.extend(_model_issues(exc, lines))
+        issues.extend(_model_issues(exc, lines, model, data))
         return None
 
 
