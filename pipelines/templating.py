@@ -6,6 +6,7 @@ are cached by source text: a 2,000-variant plan compiles each distinct prompt on
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -65,6 +66,7 @@ class Templates:
         self.env = ImmutableSandboxedEnvironment(
             loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
         )
+        self._partials = str(partials_dir) if loader is not None else None
         self._cache: dict[str, jinja2.Template] = {}
         self._expr_cache: dict[str, Any] = {}
 
@@ -85,7 +87,7 @@ class Templates:
         try:
             return tpl.render(context)
         except jinja2.UndefinedError as exc:
-            raise TemplateProblem(_undefined_message(exc), _lineno(exc)) from exc
+            raise TemplateProblem(_undefined_message(exc, context) + self._in_partial(exc), _lineno(exc)) from exc
         except jinja2.TemplateNotFound as exc:
             raise TemplateProblem(f"partial not found: {exc.name} (looked in partials/)") from exc
         except jinja2.TemplateSyntaxError as exc:
@@ -95,6 +97,18 @@ class Templates:
             raise TemplateProblem(f"not allowed in a template: {exc}") from exc
         except Exception as exc:  # a filter on a wrong type, division by zero ...: the user's template
             raise TemplateProblem(f"template error: {type(exc).__name__}: {exc}", _lineno(exc)) from exc
+
+    def _in_partial(self, exc: BaseException) -> str:
+        """` in partials/x.j2 line N` when the error happened inside an included or imported partial:
+        the line to fix is there, not in the campaign file."""
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename
+            if self._partials is not None and name.startswith(self._partials):
+                where = f" in partials/{Path(name).relative_to(self._partials).as_posix()} line {tb.tb_lineno}"
+            tb = tb.tb_next
+        return where
 
     def evaluate(self, source: Any, context: Mapping[str, Any]) -> Any:
         """A value written as exactly one `{{ expr }}` is that expression's value (a list stays a list)."""
@@ -119,10 +133,13 @@ class Templates:
             raise TemplateProblem(_undefined_message(exc)) from exc
 
 
-def _undefined_message(exc: jinja2.UndefinedError) -> str:
+def _undefined_message(exc: jinja2.UndefinedError, context: Mapping[str, Any] | None = None) -> str:
     msg = str(exc)
     m = re.match(r"'(.+)' is undefined$", msg)
-    return f"undefined variable {m.group(1)!r}" if m else msg
+    if not m:
+        return msg
+    close = difflib.get_close_matches(m.group(1), [k for k in (context or {}) if isinstance(k, str)], n=1, cutoff=0.7)
+    return f"undefined variable {m.group(1)!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 def _lineno(exc: BaseException) -> int | None:
