@@ -6,6 +6,7 @@ in dependency order (every upstream before its dependants) or raises CatalogErro
 
 from __future__ import annotations
 
+import difflib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,9 @@ def expand(catalog: Catalog) -> list[Variant]:
             if target is not None:
                 deps[a.id].append(target)
             elif _looks_like_asset(ref):
-                issues.add(a.cf, loc, f"unknown upstream asset {ref!r}")
+                known = [x.spec.name for x in assets.values() if x.cf is a.cf and x is not a]
+                issues.add(a.cf, loc, f"asset {a.spec.name!r}: unknown upstream asset {ref!r}{_did_you_mean(ref, known)}; "
+                                      "name an asset of this campaign (or campaign:asset), or a file such as refs/photo.png")
     order = _toposort(deps, assets, issues)
 
     by_asset: dict[str, list[Variant]] = {}
@@ -166,6 +169,11 @@ def _upstream_refs(a: _Asset) -> list[tuple[str, tuple]]:
             refs.append((s.edit.mask, a.loc("edit", "mask")))
         return refs
     return []
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _looks_like_asset(ref: str) -> bool:
@@ -385,11 +393,16 @@ def _one_variant(catalog, a: _Asset, values, vid, base_ctx, by_asset, assets, up
         matches = [u for u in ups if all(u.values.get(k) == values[k] for k in shared)
                    and all(u.values.get(k) == v for k, v in where.items())]
         if len(matches) != 1:
-            what = "no variant" if not matches else f"{len(matches)} variants ({', '.join(m.vid for m in matches[:4])})"
             keys = {**{k: values[k] for k in shared}, **where}
+            wanted = ", ".join(f"{k}={v}" for k, v in keys.items()) or "(no shared matrix keys)"
+            if matches:
+                what = f"{len(matches)} variants of upstream {uid} match {wanted} ({', '.join(m.vid for m in matches[:4])})"
+                fix = "exactly one must: add the keys that tell them apart to this matrix or to where:"
+            else:
+                what = f"no variant of upstream {uid} matches {wanted}"
+                fix = f"it has {', '.join(u.vid for u in ups[:6])}{' ...' if len(ups) > 6 else ''}; fix where: or this matrix"
             loc = a.loc("render" if spec.render else "edit")
-            issues.add(cf, loc, f"{label}: {what} of upstream {uid} match {keys or 'its (empty) matrix values'}; "
-                                 "pair them with matrix keys both share or with where:")
+            issues.add(cf, loc, f"{label}: {what}; {fix}")
             return None
         upstream_variants[uid] = matches[0]
 
@@ -397,6 +410,8 @@ def _one_variant(catalog, a: _Asset, values, vid, base_ctx, by_asset, assets, up
         uid = _resolve_asset(ref, a, assets)
         if uid is not None:
             return Input(role, "upstream", upstream_variants[uid].key)
+        if _looks_like_asset(ref):
+            return None  # an unknown asset name: reported once, by expand()
         if "://" in ref or ref.startswith("data:"):
             issues.add(cf, loc, f"{label}: {role} {ref!r}: URLs are not accepted as inputs; put the file under refs/")
             return None
