@@ -31,6 +31,13 @@ class CampaignFile:
     spec: CampaignSpec
     lines: Lines
     path: Path
+    # when some assets failed validation: the file position of each asset in spec.assets, and the
+    # names of the assets left out (so their dependants do not also report "unknown upstream")
+    asset_index: list[int] | None = None
+    broken_assets: set[str] = field(default_factory=set)
+
+    def asset_pos(self, i: int) -> int:
+        return self.asset_index[i] if self.asset_index is not None else i
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Catalog:
     settings_lines: Lines
     campaigns: list[CampaignFile] = field(default_factory=list)
     locales: dict[str, LocaleFile] = field(default_factory=dict)
+    issues: list[CatalogIssue] = field(default_factory=list)  # found while loading (partial=True only)
 
     def rel(self, path: Path) -> str:
         """A path as users see it in errors: relative to the working directory when possible."""
@@ -198,8 +206,13 @@ def _validate(model: type[BaseModel], data: Any, lines: Lines, issues: list[Cata
         return None
 
 
-def load_catalog(root: Path | str) -> Catalog:
-    """Load and validate the catalog's files. Raises CatalogError with every issue found."""
+def load_catalog(root: Path | str, *, partial: bool = False) -> Catalog:
+    """Load and validate the catalog's files. Raises CatalogError with every issue found.
+
+    With `partial`, problems in campaign and locale files are kept in `catalog.issues` and the
+    catalog holds everything that did validate, so expansion can report its own problems in the
+    same run (all errors at once). Problems in catalog.yaml still raise: without valid settings,
+    expansion would only add noise."""
     root = Path(root)
     issues: list[CatalogIssue] = []
     settings_path = root / "catalog.yaml"
@@ -240,20 +253,47 @@ def load_catalog(root: Path | str) -> Catalog:
         except YamlLoadError as exc:
             issues.append(exc.issue)
             continue
-        spec = _validate(CampaignSpec, data, lines, issues)
+        spec, index, broken = _validate_campaign(data, lines, issues)
         if spec is None:
             continue
         if spec.campaign in seen:
             issues.append(lines.issue(("campaign",), f"duplicate campaign {spec.campaign!r} (also in {seen[spec.campaign].lines.path})"))
             continue
-        cf = CampaignFile(spec, lines, path)
+        cf = CampaignFile(spec, lines, path, index, broken)
         seen[spec.campaign] = cf
         catalog.campaigns.append(cf)
     if not catalog.campaigns and not issues:
         issues.append(CatalogIssue(_display(root / "campaigns"), 0, "no campaigns: add campaigns/<name>.yaml"))
     if issues:
+        if partial and settings is not None:
+            catalog.issues = issues
+            return catalog
         raise CatalogError(issues)
     return catalog
+
+
+def _validate_campaign(data: Any, lines: Lines, issues: list[CatalogIssue]):
+    """(spec, asset_index, broken asset names). When only some assets are invalid, the campaign
+    keeps the others, so their own problems are reported in the same run."""
+    if not isinstance(data, dict):
+        return _validate(CampaignSpec, data, lines, issues), None, set()
+    try:
+        return CampaignSpec.model_validate(data), None, set()
+    except ValidationError as exc:
+        issues.extend(_model_issues(exc, lines, CampaignSpec, data))
+        errors = exc.errors()
+    assets = data.get("assets")
+    bad = {e["loc"][1] for e in errors if len(e["loc"]) > 1 and e["loc"][0] == "assets" and isinstance(e["loc"][1], int)}
+    if not isinstance(assets, list) or not bad or any(
+            not (len(e["loc"]) > 1 and e["loc"][0] == "assets" and isinstance(e["loc"][1], int)) for e in errors):
+        return None, None, set()
+    keep = [i for i in range(len(assets)) if i not in bad]
+    try:
+        spec = CampaignSpec.model_validate({**data, "assets": [assets[i] for i in keep]})
+    except ValidationError:
+        return None, None, set()
+    broken = {a["name"] for i, a in enumerate(assets) if i in bad and isinstance(a, dict) and isinstance(a.get("name"), str)}
+    return spec, keep, broken
 
 
 def _display(path: Path) -> str:

@@ -29,7 +29,7 @@ class Project:
 
     @classmethod
     def load(cls, root: Path | str) -> "Project":
-        catalog = load_catalog(root)
+        catalog = load_catalog(root, partial=True)  # expand() reports loading problems with its own
         variants = expand(catalog)
         store = Store(catalog.cache_url, lock_dir=catalog.state_dir / "locks" / "keys")
         hasher = FileHasher(catalog.state_dir)

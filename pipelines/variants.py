@@ -120,7 +120,7 @@ def expand(catalog: Catalog) -> list[Variant]:
     assets: dict[str, _Asset] = {}
     for cf in catalog.campaigns:
         for i, spec in enumerate(cf.spec.assets):
-            a = _Asset(cf, i, spec)
+            a = _Asset(cf, cf.asset_pos(i), spec)
             if a.id in assets:
                 issues.add(cf, a.loc("name"), f"duplicate asset name {spec.name!r} in campaign {cf.spec.campaign!r}")
                 continue
@@ -134,7 +134,7 @@ def expand(catalog: Catalog) -> list[Variant]:
             target = _resolve_asset(ref, a, assets)
             if target is not None:
                 deps[a.id].append(target)
-            elif _looks_like_asset(ref):
+            elif _looks_like_asset(ref) and not _maybe_broken(ref, a, catalog):
                 known = [x.spec.name for x in assets.values() if x.cf is a.cf and x is not a]
                 issues.add(a.cf, loc, f"asset {a.spec.name!r}: unknown upstream asset {ref!r}{_did_you_mean(ref, known)}; "
                                       "name an asset of this campaign (or campaign:asset), or a file such as refs/photo.png")
@@ -150,7 +150,7 @@ def expand(catalog: Catalog) -> list[Variant]:
             vs = []
         by_asset[aid] = vs
         out.extend(vs)
-    issues.raise_if_any()
+    issues.raise_if_any(catalog.issues)
     return out
 
 
@@ -171,9 +171,16 @@ def _upstream_refs(a: _Asset) -> list[tuple[str, tuple]]:
     return []
 
 
-def _did_you_mean(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+def _did_you_mean(name: str, choices: list[str], cutoff: float = 0.6) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _maybe_broken(ref: str, a: _Asset, catalog: Catalog) -> bool:
+    """Whether `ref` may name an asset that failed validation (already reported): no second error."""
+    if ":" in ref:
+        return bool(catalog.issues)
+    return ref in a.cf.broken_assets
 
 
 def _looks_like_asset(ref: str) -> bool:
@@ -420,7 +427,10 @@ def _one_variant(catalog, a: _Asset, values, vid, base_ctx, by_asset, assets, up
             issues.add(cf, loc, f"{label}: {role} {ref!r} lies outside the catalog directory")
             return None
         if not p.is_file():
-            issues.add(cf, loc, f"{label}: missing reference file {ref!r} (looked for {catalog.rel(p)})")
+            near = [f"{Path(ref).parent.as_posix()}/{x.name}".removeprefix("./") for x in p.parent.glob("*")
+                    if x.is_file()] if p.parent.is_dir() else []
+            issues.add(cf, loc, f"{label}: missing reference file {ref!r} (looked for {catalog.rel(p)})"
+                                f"{_did_you_mean(ref, near, 0.8)}")
             return None
         return Input(role, "file", ref, p)
 
@@ -438,50 +448,53 @@ def _one_variant(catalog, a: _Asset, values, vid, base_ctx, by_asset, assets, up
             params["compression"] = r.quality
         prompt, text, provider, model = None, (), None, "render"
     else:
+        broken = False  # keep going after a problem: report every problem of this variant at once
         if provider not in settings.providers:
             loc = a.loc("provider") if spec.provider else a.loc("matrix", "provider") if "provider" in values else ("provider",)
             issues.add(cf, loc, f"{label}: unknown provider {provider!r}; catalog.yaml defines {', '.join(settings.providers)}")
-            return None
-        pconf = settings.providers[provider]
-        model = "draft" if pconf.type == "draft" else pconf.model
+            broken, model = True, "?"
+        else:
+            pconf = settings.providers[provider]
+            model = "draft" if pconf.type == "draft" else pconf.model
         params.setdefault("size", DEFAULT_SIZE)
         w, h = parse_size(params["size"])
         if max(w, h) > MAX_EDGE or w * h > MAX_PIXELS:
             issues.add(cf, a.loc("size") if spec.size else a.loc("matrix", "size") if "size" in values else a.loc("name"),
                        f"{label}: size {w}x{h} is larger than gpt-image-2 can produce (longest edge {MAX_EDGE}, "
                        f"{MAX_PIXELS:,} pixels); generate smaller and add a render to upscale")
-            return None
+            broken = True
         if spec.edit is not None:
-            for i, img in enumerate(spec.edit.images):
-                loc = a.loc("edit", "image") if isinstance(spec.edit.image, str) else a.loc("edit", "image", i)
-                inp = ref_input(img, "image", loc)
-                if inp is None:
-                    return None
-                inputs.append(inp)
+            refs = [(img, "image", a.loc("edit", "image") if isinstance(spec.edit.image, str) else a.loc("edit", "image", i))
+                    for i, img in enumerate(spec.edit.images)]
             if spec.edit.mask:
-                inp = ref_input(spec.edit.mask, "mask", a.loc("edit", "mask"))
+                refs.append((spec.edit.mask, "mask", a.loc("edit", "mask")))
+            for ref, role, loc in refs:
+                inp = ref_input(ref, role, loc)
                 if inp is None:
-                    return None
-                inputs.append(inp)
+                    broken = True
+                else:
+                    inputs.append(inp)
         try:
             prompt = tpl.render(spec.prompt or "", ctx).strip()
         except TemplateProblem as exc:
-            issues.add(cf, a.loc("prompt"), f"{label}: {exc} in prompt")
-            return None
+            issues.add(cf, a.loc("prompt"), f"{label}: in prompt: {exc}")
+            prompt, broken = "", True
         if len(prompt) > 32_000:
             issues.add(cf, a.loc("prompt"), f"{label}: the rendered prompt has {len(prompt)} characters (max 32,000)")
-            return None
+            broken = True
         if spec.text is not None:
             texts = []
             for i, raw in enumerate(spec.text):
                 try:
                     texts.append(tpl.render(raw, ctx).strip())
                 except TemplateProblem as exc:
-                    issues.add(cf, a.loc("text", i), f"{label}: {exc} in text")
-                    return None
+                    issues.add(cf, a.loc("text", i), f"{label}: in text: {exc}")
+                    broken = True
             text = tuple(t for t in texts if t)
         else:
             text = tuple(quoted_strings(prompt))
+        if broken:
+            return None
 
     tags = {"operation": spec.operation, **({"locale": locale} if locale and "locale" in values else {}),
             "size": params["size"], **spec.tags}
