@@ -39,7 +39,7 @@ class LocaleStrings(Mapping[str, Any]):
         elif self._fallback is not None and name in self._fallback:
             v = self._fallback[name]
         else:
-            return jinja2.StrictUndefined(hint=f"locale {self._code!r} has no string {name!r} ({self._source})")
+            return jinja2.StrictUndefined(hint=f"locale {self._code!r} has no string {name!r}: add `{name}: ...` to {self._source}")
         if isinstance(v, Mapping):
             fb = self._fallback.get(name) if isinstance(self._fallback, Mapping) else None
             return LocaleStrings(self._code, v, self._source, fb if isinstance(fb, Mapping) else None)

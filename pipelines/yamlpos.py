@@ -83,6 +83,11 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
         return opened, "a [ list ] that starts on this line is not closed with ']' (or lacks a ',' between items)"
     if "flow mapping" in context:
         return opened, "a { mapping } that starts on this line is not closed with '}' (or lacks a ',' between items)"
+    if "flow node" in context and "expected node content" in problem:
+        rows = text.splitlines()[:line]
+        opened = next((i + 1 for i in range(len(rows) - 1, -1, -1)
+                       if rows[i].count("[") + rows[i].count("{") > rows[i].count("]") + rows[i].count("}")), line)
+        return opened, "a [ list ] or { mapping } that starts on this line is not closed (or ends with a ',')"
     if "mapping values are not allowed" in problem:
         return line, ("unexpected ':' on this line: quote a value that contains ': ' "
                       "(prompt: \"Label: BREW LAB\"), or check the indentation of this line")
@@ -110,10 +115,11 @@ def _convert(node: yaml.Node, loc: Loc, lines: Lines) -> Any:
             key = _convert(key_node, loc, lines)
             if isinstance(key, list):
                 key = tuple(key)
+            child = loc + (key,)
             if key in out:
                 line = key_node.start_mark.line + 1
-                raise YamlLoadError(CatalogIssue(lines.path, line, f"duplicate key {key!r}"))
-            child = loc + (key,)
+                raise YamlLoadError(CatalogIssue(lines.path, line, f"duplicate key {key!r} (first set on line "
+                                                 f"{lines.lines.get(child, '?')}): keep one of them"))
             lines.lines[child] = key_node.start_mark.line + 1
             out[key] = _convert(value_node, child, lines)
         return out
