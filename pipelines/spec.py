@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from providers.base import ProviderConfig
 from providers.sizes import parse_size
@@ -68,8 +68,8 @@ class Uploads(Strict):
 class Settings(Strict):
     """catalog.yaml"""
 
-    default_provider: str = "draft"
     providers: dict[str, ProviderConfig] = Field(default_factory=lambda: {"draft": ProviderConfig(type="draft")})
+    default_provider: str = "draft"  # after providers: its validator checks against them
     uploads: Uploads | None = None
     cache: str = ".assetpipe/cache"
     output_dir: str = "out"
@@ -83,13 +83,14 @@ class Settings(Strict):
     def _yaml_off(cls, v: Any) -> Any:  # YAML reads a bare `off` as False
         return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v
 
-    @model_validator(mode="after")
-    def _default_known(self) -> "Settings":
-        if self.default_provider not in self.providers:
-            raise ValueError(
-                f"default_provider {self.default_provider!r} is not one of providers: {', '.join(self.providers)}"
-            )
-        return self
+    @field_validator("default_provider")
+    @classmethod
+    def _default_known(cls, v: str, info: ValidationInfo) -> str:
+        # a field validator, not a model one, so the error carries the line of default_provider
+        providers = info.data.get("providers")
+        if providers is not None and v not in providers:
+            raise ValueError(f"{v!r} is not one of providers: {', '.join(providers)}")
+        return v
 
 
 class EditSpec(Strict):
