@@ -122,7 +122,9 @@ def expand(catalog: Catalog) -> list[Variant]:
         for i, spec in enumerate(cf.spec.assets):
             a = _Asset(cf, cf.asset_pos(i), spec)
             if a.id in assets:
-                issues.add(cf, a.loc("name"), f"duplicate asset name {spec.name!r} in campaign {cf.spec.campaign!r}")
+                first = cf.lines.line(assets[a.id].loc("name"))
+                issues.add(cf, a.loc("name"), f"duplicate asset name {spec.name!r} in campaign {cf.spec.campaign!r} "
+                                              f"(first on line {first}): rename one")
                 continue
             assets[a.id] = a
 
