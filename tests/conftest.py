@@ -127,7 +127,15 @@ class TakesOpenAI(OpenAIEmulator):
 
     _takes = itertools.count(1)
 
+    def __init__(self, **kw: Any):
+        super().__init__(**kw)
+        self.refuse: list[str] = []  # prompts containing one of these are blocked by "moderation"
+
     def handle(self, req: Request) -> Reply:
+        prompt = req.json.get("prompt") if isinstance(req.json, dict) else req.form_value("prompt")
+        if any(s in str(prompt or "") for s in self.refuse):
+            return self._error(400, "Your request was rejected as a result of our safety system.",
+                               type_="image_generation_user_error", code="moderation_blocked")
         reply = super().handle(req)
         if reply.status == 200 and isinstance(reply.body, dict) and reply.body.get("data"):
             n = next(self._takes)
@@ -147,6 +155,40 @@ class TakesOpenAI(OpenAIEmulator):
 def openai_emu():
     with TakesOpenAI(latency=0.01) as emu:
         yield emu
+
+
+@pytest.fixture(scope="session")
+def session_openai():
+    """One emulator for the catalogs built once per session (their catalog.yaml points at it).
+    Tests count calls as differences, so sharing it couples nothing."""
+    with TakesOpenAI(latency=0.01) as emu:
+        yield emu
+
+
+def _built_once(tmp_path_factory, name: str, emu: OpenAIEmulator | None) -> tuple[Path, dict[str, str]]:
+    cat = copy_example(tmp_path_factory.mktemp(name) / "catalog")
+    env = use_openai(cat, emu) if emu is not None else {}
+    code, out, err = run_cli("build", catalog=cat, env=env)
+    assert code == 0, out + err
+    return cat, env
+
+
+@pytest.fixture(scope="session")
+def draft_example_built(tmp_path_factory):
+    """The example built once with the draft provider: (catalog, env). Copy it before changing it."""
+    return _built_once(tmp_path_factory, "draft-built", None)
+
+
+@pytest.fixture(scope="session")
+def openai_example_built(tmp_path_factory, session_openai):
+    """The example built once through the OpenAI emulator: (catalog, env). Copy it before changing it."""
+    return _built_once(tmp_path_factory, "openai-built", session_openai)
+
+
+def copy_built(src: Path, dest: Path) -> Path:
+    """A private copy of a built catalog: outputs, cache and Dagster instance, mtimes kept."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
 
 
 def use_openai(catalog: Path, emu: OpenAIEmulator, name: str = "openai") -> dict[str, str]:
