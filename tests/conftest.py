@@ -129,11 +129,13 @@ class TakesOpenAI(OpenAIEmulator):
 
     def __init__(self, **kw: Any):
         super().__init__(**kw)
-        self.refuse: list[str] = []  # prompts containing one of these are blocked by "moderation"
+        # requests whose "<size> <prompt>" contains one of these are blocked by "moderation"
+        self.refuse: list[str] = []
 
     def handle(self, req: Request) -> Reply:
-        prompt = req.json.get("prompt") if isinstance(req.json, dict) else req.form_value("prompt")
-        if any(s in str(prompt or "") for s in self.refuse):
+        fields = req.json if isinstance(req.json, dict) else {k: v[0] for k, v in req.fields().items()}
+        seen = f"{fields.get('size')} {fields.get('prompt')}"
+        if any(s in seen for s in self.refuse):
             return self._error(400, "Your request was rejected as a result of our safety system.",
                                type_="image_generation_user_error", code="moderation_blocked")
         reply = super().handle(req)
