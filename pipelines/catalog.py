@@ -120,6 +120,7 @@ def _model_issues(exc: ValidationError, lines: Lines, model: type[BaseModel], da
 # pydantic's wording for the mistakes people make in YAML, in words that say what to write instead
 _PLAIN = {
     "dict_type": "must be a mapping of keys to values (key: value)",
+    "model_type": "must be a mapping of keys to values (key: value)",
     "list_type": "must be a list, e.g. [a, b]",
     "int_parsing": "must be a whole number",
     "int_type": "must be a whole number",
