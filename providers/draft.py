@@ -30,6 +30,10 @@ FONT_PACKAGE = "cvttf_NotoSansCJK_Regular"
 TEXT_INK = (17, 17, 20)
 PANEL_FILL = (250, 250, 246)
 HIGHLIGHT = (255, 0, 170)
+# Headline cap as a share of the shorter side (times the panel's share of the height), and the
+# line pitch in font heights: both tuned so rapidocr reads the proofs back (see tests/test_draft.py).
+TEXT_SCALE = 0.24
+LINE_PITCH = 1.15
 
 
 class DraftProvider(ImageProvider):
@@ -264,7 +268,7 @@ def _layout(texts: list[str], size: int, max_w: float) -> tuple[list[_Block], in
         font = load_font(max(8, size if i == 0 else round(size * 0.62)))
         ascent, descent = font.getmetrics()
         lines = wrap(text, font, max_w)
-        blocks.append(_Block(lines, font, round((ascent + descent) * 1.15)))
+        blocks.append(_Block(lines, font, round((ascent + descent) * LINE_PITCH)))
     gap = round(size * 0.45)
     height = sum(b.line_h * len(b.lines) for b in blocks) + gap * (len(blocks) - 1)
     width = max((b.font.getlength(line) for b in blocks for line in b.lines), default=0)
@@ -318,7 +322,7 @@ def _balanced(text: str, font: ImageFont.FreeTypeFont, max_w: float, count: int)
 def _draw_text_panel(canvas: Image.Image, texts: list[str], w: int, h: int, share: float) -> None:
     caption_h = _caption_height(w, h)
     box_w, box_h = int(w * 0.80), int((h - caption_h) * share)
-    max_size = max(8, round(min(w, h) * 0.33 * share))
+    max_size = max(8, round(min(w, h) * TEXT_SCALE * share))
     blocks, tw, th, size = fit_text(texts, box_w, box_h, max_size)
     pad = max(8, round(size * 0.45))
     pw, ph = tw + 2 * pad, th + 2 * pad

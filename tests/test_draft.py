@@ -282,8 +282,15 @@ def test_ocr_reads_the_draft_text_back():
     except ImportError:
         pytest.skip("rapidocr_onnxruntime is not installed (pip install assetpipe[ocr]): OCR legibility not checked")
     ocr = RapidOCR()
-    for text in ("BREW LAB Fresh Coffee", "新鲜烘焙的咖啡"):
-        data = run(make_req(width=1024, height=768, text=(text,))).data
+    cases = [
+        ((1024, 768), ("BREW LAB Fresh Coffee",)),
+        ((1024, 768), ("新鲜烘焙的咖啡",)),
+        # a tall story format with a headline and a tagline: very large glyphs split OCR boxes
+        ((1080, 1920), ("Brewed for Makers", "Small batch. Big mornings.")),
+    ]
+    for (width, height), texts in cases:
+        data = run(make_req(width=width, height=height, text=texts)).data
         found, _ = ocr(data)
         read = "".join(item[1] for item in found or []).replace(" ", "")
-        assert text.replace(" ", "") in read, (text, read)
+        for text in texts:
+            assert text.replace(" ", "") in read, (text, read)
