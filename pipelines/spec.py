@@ -31,7 +31,10 @@ class Strict(BaseModel):
 def _check_size(v: str | None) -> str | None:
     if v is None:
         return v
-    w, h = parse_size(v)
+    try:
+        w, h = parse_size(v)
+    except ValueError as exc:  # the error is shown as "size: ...": do not say "size" twice
+        raise ValueError(str(exc).removeprefix("size ")) from None
     return f"{w}x{h}"
 
 
