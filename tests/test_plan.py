@@ -75,7 +75,7 @@ def test_metadata_that_does_not_change_the_image_is_not_in_the_key(tmp_path):
     {"compression": 80},
     {"revision": 1},
     {"provider": "draft"},  # another model
-])
+], ids=lambda change: next(iter(change)))
 def test_every_field_that_decides_the_image_changes_the_key(tmp_path, change):
     base = plan(project(tmp_path / "base", {"x": BASE}))["x"]
     changed = plan(project(tmp_path / "changed", {"x": {**BASE, **change}}))["x"]

