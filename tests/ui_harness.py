@@ -384,9 +384,12 @@ def dagster_webserver():
         ui.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """A shared headless Chromium; the test is skipped, with the reason, where it is not installed."""
+    """A shared headless Chromium; the test is skipped, with the reason, where it is not installed.
+
+    Module-scoped on purpose: Playwright's sync API keeps an asyncio loop running on the main
+    thread while it is open, and any later test that calls asyncio.run() would fail."""
     reason = chromium_missing_reason()
     if reason:
         pytest.skip(reason)
