@@ -40,8 +40,7 @@ class ProviderPool:
             cfg = self.catalog.settings.providers[name]
             cls = provider_class(cfg.type)
             limiter = Limiter(name, cfg.max_concurrency, cfg.requests_per_minute, lock_dir=self.lock_dir)
-            uploader = self.uploader() if cls.__init__ is not None else None
-            p = cls(name, cfg, client=self.client, uploader=uploader, limiter=limiter)
+            p = cls(name, cfg, client=self.client, uploader=self.uploader(), limiter=limiter)
             self._providers[name] = p
         return p
 
