@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from pipelines.catalog import Catalog, CampaignFile
 from pipelines.errors import CatalogError, CatalogIssue
-from pipelines.spec import FIELD_KEYS, VALUE_RE, AssetSpec
+from pipelines.spec import VALUE_RE, AssetSpec, Params
 from pipelines.templating import LocaleStrings, TemplateProblem, Templates, quoted_strings
 from providers.sizes import MAX_EDGE, MAX_PIXELS, parse_size
 
@@ -375,16 +377,25 @@ def _one_variant(catalog, a: _Asset, values, vid, base_ctx, by_asset, assets, up
                                                 "fidelity") if getattr(spec, k) is not None})
     provider = spec.provider or camp.provider or settings.default_provider
     revision = spec.revision
-    for k, v in values.items():
-        if k in FIELD_KEYS:
-            if k == "provider":
-                provider = v
-            elif k == "revision":
-                revision = int(v) if v.isdigit() else revision
-            elif k == "compression":
-                params[k] = int(v) if v.isdigit() else v
-            else:
-                params[k] = v
+    if "provider" in values:
+        provider = values["provider"]
+    if "revision" in values:
+        if not values["revision"].isdigit():
+            issues.add(cf, a.loc("matrix", "revision"), f"{label}: matrix revision must be a whole number "
+                                                         f"(got {values['revision']!r})")
+            return None
+        revision = int(values["revision"])
+    # matrix values that set a field obey the field's own rules (quality: low|medium|high|auto ...)
+    field_values = {k: v for k, v in values.items() if k in Params.model_fields and k != "size"}
+    if field_values:
+        try:
+            params.update(Params.model_validate(field_values).model_dump(exclude_none=True))
+        except ValidationError as exc:
+            for err in exc.errors():
+                k = err["loc"][0]
+                msg = err["msg"].replace("Input should be ", "must be ")
+                issues.add(cf, a.loc("matrix", k), f"{label}: matrix {k}: {msg} (got {values[k]!r})")
+            return None
     if "size" in values:
         try:
             w, h = parse_size(values["size"])
