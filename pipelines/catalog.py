@@ -231,6 +231,8 @@ def load_catalog(root: Path | str, *, partial: bool = False) -> Catalog:
             issues.append(exc.issue)
     else:
         settings = Settings()
+    if settings is not None:
+        issues.extend(_provider_type_issues(settings, settings_lines))
     catalog = Catalog(root, settings or Settings(), settings_lines)
 
     for path in sorted((root / "locales").glob("*.y*ml")):
@@ -271,6 +273,17 @@ def load_catalog(root: Path | str, *, partial: bool = False) -> Catalog:
             return catalog
         raise CatalogError(issues)
     return catalog
+
+
+def _provider_type_issues(settings: Settings, lines: Lines) -> list[CatalogIssue]:
+    from providers.registry import BUILTIN, provider_types  # entry points are scanned only on a miss
+
+    out = []
+    for name, cfg in settings.providers.items():
+        if cfg.type not in BUILTIN and cfg.type not in (known := provider_types()):
+            out.append(lines.issue(("providers", name, "type"), f"providers.{name}.type: unknown provider type "
+                                   f"{cfg.type!r}{_did_you_mean(cfg.type, known)}; known: {', '.join(known)}"))
+    return out
 
 
 def _validate_campaign(data: Any, lines: Lines, issues: list[CatalogIssue]):
