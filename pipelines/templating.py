@@ -62,7 +62,8 @@ class LocaleStrings(Mapping[str, Any]):
 
 class Templates:
     def __init__(self, partials_dir: Path | None):
-        loader = jinja2.FileSystemLoader(str(partials_dir)) if partials_dir and partials_dir.is_dir() else None
+        # a loader even without a partials/ dir: an include then says "partial not found", not "no loader"
+        loader = jinja2.FileSystemLoader(str(partials_dir)) if partials_dir else None
         self.env = ImmutableSandboxedEnvironment(
             loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
         )
