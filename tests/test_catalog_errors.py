@@ -102,6 +102,32 @@ CASES = [
                ("campaigns/a.yaml", "matrix:", ["asset 'poster'", "matrix", "mapping"]),
                ("campaigns/a.yaml", "text: 5", ["text", "must be a list"]),
                ("campaigns/a.yaml", "compression", ["compression", "100", "101"])]),
+    ("wrong-value-in-matrix", one_campaign("""
+        campaign: a
+        assets:
+          - name: mug
+            prompt: A mug
+            matrix:
+              quality: [low, ultra]
+              output_format: [png, gif]
+        """), [("campaigns/a.yaml", "quality:", ["asset 'mug' variant 'ultra/png'", "matrix quality", "'ultra'"]),
+               ("campaigns/a.yaml", "quality:", ["variant 'ultra/gif'", "matrix quality"]),
+               ("campaigns/a.yaml", "output_format:", ["variant 'low/gif'", "matrix output_format",
+                                                        "'png', 'jpeg' or 'webp'", "'gif'"]),
+               ("campaigns/a.yaml", "output_format:", ["variant 'ultra/gif'", "matrix output_format"])]),
+    ("unknown-provider-type", {"catalog.yaml": """
+        check_text: "off"
+        default_provider: openai
+        providers:
+          openai: {type: opnai, base_url: "http://127.0.0.1:9/v1"}
+        """, **one_campaign("campaign: a\nassets: [{name: x, prompt: hi}]\n")},
+     [("catalog.yaml", "opnai", ["providers.openai.type", "unknown provider type 'opnai'", "did you mean 'openai'"])]),
+    ("partial-not-found", one_campaign("""
+        campaign: a
+        assets:
+          - name: mug
+            prompt: "A mug, {% include 'brand_style.j2' %}"
+        """), [("campaigns/a.yaml", "prompt:", ["asset 'mug'", "partial not found: brand_style.j2"])]),
     ("undefined-in-prompt", one_campaign("""
         campaign: a
         vars: {brand: BREW LAB}
