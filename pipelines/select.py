@@ -2,7 +2,7 @@
 
     brewlab_launch                      a campaign
     brewlab_launch/launch_poster        an asset (or just `launch_poster`)
-    brewlab_launch/launch_poster/de/*   glob over variant keys
+    brewlab_launch/launch_poster/de/*   glob over variant keys (the campaign may be left out)
     locale=de  size=1024x1536           matrix values
     +sel  sel+                          with upstream / downstream variants
 Several selectors (space or comma separated) are a union.
@@ -24,7 +24,7 @@ def _matches(v: Variant, pat: str) -> bool:
         k, _, val = pat.partition("=")
         return fnmatchcase(str(v.values.get(k, v.params.get(k, ""))), val)
     return (fnmatchcase(v.key, pat) or fnmatchcase(v.asset_id, pat) or fnmatchcase(v.campaign, pat)
-            or fnmatchcase(v.asset, pat))
+            or fnmatchcase(v.asset, pat) or fnmatchcase(f"{v.asset}/{v.vid}", pat))  # launch_poster/de/*
 
 
 def select(variants: list[Variant], selection: str | list[str] | None) -> list[Variant]:
