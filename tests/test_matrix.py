@@ -246,3 +246,33 @@ def test_the_example_catalog_expands_as_documented():
     assert "cold_brew_summer/summer_banner/en/1024x1024" in vs
     assert "cold_brew_summer/banner_thumb/en/1024x1024" in vs
     assert "BREW LAB" in vs["cold_brew_summer/summer_banner/en/1536x1024"].prompt  # a macro from a partial
+
+
+@pytest.mark.parametrize("selection,expected", [
+    ("brewlab_launch/launch_poster/de/*", {"brewlab_launch/launch_poster/de/1024x1536",
+                                           "brewlab_launch/launch_poster/de/1536x1024"}),
+    ("launch_poster/de/*", {"brewlab_launch/launch_poster/de/1024x1536", "brewlab_launch/launch_poster/de/1536x1024"}),
+    ("mug_hero+", {"brewlab_launch/mug_hero/default", "brewlab_launch/mug_loft/default"}),
+    ("+poster_story/de", {"brewlab_launch/poster_story/de", "brewlab_launch/launch_poster/de/1024x1536"}),
+    ("locale=zh-CN size=1536x1024", None),  # a union: checked below
+    ("cold_brew_summer", None),
+])
+def test_select(selection, expected):
+    from pipelines.select import select
+
+    vs = expand(load_catalog(EXAMPLE))
+    got = {v.key for v in select(vs, selection)}
+    if expected is not None:
+        assert got == expected
+    elif selection.startswith("locale"):
+        assert {k for k in got if "zh-CN" in k} == {v.key for v in vs if v.values.get("locale") == "zh-CN"}
+        assert "brewlab_launch/mug_hero/default" in got  # size=1536x1024 by its size field, not a matrix
+    else:
+        assert got == {v.key for v in vs if v.campaign == "cold_brew_summer"} and len(got) == 9
+
+
+def test_select_that_matches_nothing_names_the_selector():
+    from pipelines.select import SelectionError, select
+
+    with pytest.raises(SelectionError, match="'launch_postr' matches no variant"):
+        select(expand(load_catalog(EXAMPLE)), ["launch_postr"])
