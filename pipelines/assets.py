@@ -16,34 +16,54 @@ import dagster as dg
 from pipelines.engine import Engine, Outcome
 from pipelines.plan import Planned
 from pipelines.project import Project
+from pipelines.refs import ref_key, ref_sources
+from pipelines.schedules import build_schedules
 from pipelines.variants import Variant
 
 BUILD_JOB = "assetpipe_build"
 REFRESH_TAG = "assetpipe/refresh"
 
 
-def ref_key(ref: str) -> dg.AssetKey:
-    return dg.AssetKey(["refs", *Path(ref).parts[1:]] if ref.startswith("refs/") else ["refs", *Path(ref).parts])
-
-
 def variant_key(v: Variant) -> dg.AssetKey:
     return dg.AssetKey(v.key_path)
 
 
-def _spec(v: Variant, recipe: str, by_key: dict[str, Variant]) -> dg.AssetSpec:
+def _spec(v: Variant, recipe: str, by_key: dict[str, Variant], root: Path) -> dg.AssetSpec:
     deps = [variant_key(by_key[k]) for k in v.upstream_keys]
     deps += [ref_key(i.ref) for i in v.inputs if i.kind == "file"]
     desc = v.description or ""
     if v.prompt:
         desc = f"{desc}\n\n**Prompt:** {v.prompt}".strip()
+    if v.text:
+        desc += "\n\n**Expected text:** " + " | ".join(f"`{t}`" for t in v.text)
+    source = _relative(v.source, root)
+    desc += f"\n\nDefined at `{source}`."
     tags = {k: str(t) for k, t in v.tags.items() if _tag_ok(k, str(t))}
     return dg.AssetSpec(
-        key=variant_key(v), deps=list(dict.fromkeys(deps)), description=desc or None, group_name=v.campaign,
+        key=variant_key(v), deps=list(dict.fromkeys(deps)), description=desc.strip(), group_name=v.campaign,
         code_version=recipe, owners=[o for o in v.owners if _owner_ok(o)], tags=tags, skippable=True,
-        kinds={"image", v.operation if v.operation != "generate" else "gpt-image"},
-        metadata={"variant": v.vid, "source": v.source, "provider": v.provider or "local", "model": v.model,
-                  "size": v.params.get("size"), **({"expected_text": list(v.text)} if v.text else {})},
+        kinds=_kinds(v),
+        metadata={"variant": v.vid, "source": source, "operation": v.operation, "provider": v.provider or "local",
+                  "model": v.model, "size": v.params.get("size"), "output": v.relpath,
+                  **({"expected_text": list(v.text)} if v.text else {})},
     )
+
+
+def _relative(source: str, root: Path) -> str:
+    path, _, line = source.rpartition(":")
+    try:
+        return f"{Path(path).resolve().relative_to(root.resolve())}:{line}"
+    except ValueError:
+        return source
+
+
+def _kinds(v: Variant) -> set[str]:
+    # The graph shows kinds as badges (Dagster has an icon for "openai", the maker of gpt-image-2).
+    if v.operation == "render":
+        maker = "render"
+    else:
+        maker = "openai" if v.model.startswith("gpt-image") else v.model
+    return {maker, v.output_format}
 
 
 def _tag_ok(k: str, v: str) -> bool:
@@ -55,21 +75,30 @@ def _owner_ok(o: str) -> bool:
     return o.startswith("team:") or "@" in o
 
 
+def _check_specs(project: Project) -> list[dg.AssetCheckSpec]:
+    out = []
+    text_on = project.catalog.settings.check_text != "off"
+    for v in project.variants:
+        out.append(dg.AssetCheckSpec("image_ok", asset=variant_key(v),
+                                     description=f"decodes as {v.output_format.upper()} at exactly {v.params.get('size')}"))
+        if v.text and v.operation != "render" and text_on:
+            # blocking: a poster with the wrong words must not be cropped into renditions. Within a
+            # run the engine holds the dependants back itself (they run in the same step).
+            out.append(dg.AssetCheckSpec(
+                "text_ok", asset=variant_key(v), blocking=True,
+                description="OCR finds the expected text (case and spacing tolerant, strict on spelling): "
+                            + " | ".join(v.text)))
+    return out
+
+
 def build_definitions(project: Project, on_outcome: Callable[[Outcome], None] | None = None,
                       refresh: set[str] | None = None) -> dg.Definitions:
     """`on_outcome` and `refresh` are the CLI's hooks into an in-process run."""
     variants = project.variants
     by_key = {v.key: v for v in variants}
     recipes = project.planner().recipes(variants)
-    specs = [_spec(v, recipes[v.key], by_key) for v in variants]
-    check_mode = project.catalog.settings.check_text
-    check_specs = []
-    for v in variants:
-        check_specs.append(dg.AssetCheckSpec("image_ok", asset=variant_key(v),
-                                             description="decodes, with the exact size and format"))
-        if v.text and v.operation != "render" and check_mode != "off":
-            check_specs.append(dg.AssetCheckSpec("text_ok", asset=variant_key(v),
-                                                 description="OCR finds the expected text: " + " | ".join(v.text)))
+    specs = [_spec(v, recipes[v.key], by_key, project.catalog.root) for v in variants]
+    check_specs = _check_specs(project)
     key_of = {tuple(v.key_path): v.key for v in variants}
 
     @dg.multi_asset(name="assetpipe_variants", specs=specs, check_specs=check_specs, can_subset=True)
@@ -99,8 +128,6 @@ def build_definitions(project: Project, on_outcome: Callable[[Outcome], None] | 
 
     job = dg.define_asset_job(BUILD_JOB, selection=dg.AssetSelection.assets(assetpipe_variants),
                               description="Build catalog variants (cache hits never call a provider)")
-    from pipelines.schedules import build_schedules, ref_sources
-
     return dg.Definitions(assets=[assetpipe_variants, *ref_sources(project)], jobs=[job],
                           schedules=build_schedules(project, job))
 
@@ -109,32 +136,41 @@ def _results(out: Outcome):
     p: Planned = out.planned
     v, rec = p.variant, out.record
     key = variant_key(v)
-    meta: dict[str, Any] = {
+    cost = float(rec.get("cost_usd") or 0.0)
+    meta: dict[str, Any] = {"preview": _preview(v, out.output_path)}  # first: the asset page shows it on top
+    meta.update({
         "prompt": dg.MetadataValue.text(v.prompt or ""),
-        "provider": rec.get("provider") or "", "model": rec.get("model") or v.model,
+        # who made these bytes: a cache hit may come from another vendor than the catalog names now
+        "vendor": rec.get("provider") or "", "model": rec.get("model") or v.model,
         "size": v.params.get("size"), "quality": v.params.get("quality") or "",
-        "cost_usd": dg.MetadataValue.float(float(rec.get("cost_usd") or 0.0) if out.status == "built" else 0.0),
-        "original_cost_usd": dg.MetadataValue.float(float(rec.get("cost_usd") or 0.0)),
+        "cost_usd": dg.MetadataValue.float(cost if out.status == "built" else 0.0),  # spent by this run
+        "original_cost_usd": dg.MetadataValue.float(cost),
         "latency_s": dg.MetadataValue.float(float(rec.get("latency_s") or 0.0)),
         "cached": out.status == "cached",
         "request_id": rec.get("request_id") or "",
         "path": dg.MetadataValue.path(str(out.output_path)),
         "cache_key": p.cache_key,
         "sha256": rec["blob"],
-    }
-    try:
-        from pipelines.preview import thumbnail_data_uri
-
-        meta["preview"] = dg.MetadataValue.md(f"![{v.key}]({thumbnail_data_uri(out.output_path)})")
-    except Exception as exc:  # a preview is a nicety: never fail a build over it
-        meta["preview"] = dg.MetadataValue.text(f"no preview: {exc}")
+    })
     yield dg.MaterializeResult(asset_key=key, data_version=dg.DataVersion(rec["blob"]), metadata=meta)
     for c in out.checks:
+        metadata = {k: _meta_val(val) for k, val in c.metadata.items()}
+        if c.skipped:
+            metadata["skipped"] = True
         yield dg.AssetCheckResult(
             asset_key=key, check_name=c.name, passed=c.passed,
             severity=dg.AssetCheckSeverity.ERROR if c.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
-            description=c.description, metadata={k: _meta_val(val) for k, val in c.metadata.items()},
+            description=f"skipped: {c.description}" if c.skipped else c.description, metadata=metadata,
         )
+
+
+def _preview(v: Variant, path) -> dg.MetadataValue:
+    try:
+        from pipelines.preview import thumbnail_data_uri
+
+        return dg.MetadataValue.md(f"![{v.key}]({thumbnail_data_uri(path)})")
+    except Exception as exc:  # a preview is a nicety: never fail a build over it
+        return dg.MetadataValue.text(f"no preview: {exc}")
 
 
 def _meta_val(v: Any) -> Any:

@@ -1,72 +1,79 @@
-"""Schedules and reference-image sources for the Dagster code location.
+"""A campaign's `schedule:` as a Dagster schedule that builds only what is missing or changed.
 
-A campaign's `schedule:` becomes a schedule that plans the campaign at tick time and requests a run
-of only its missing or changed variants, or skips the tick when there is nothing to do.
-Reference images are observable source assets whose data version is the file's sha256, so a
-changed reference shows its dependants as changed in the UI.
+At each tick the schedule plans the campaign (as `assetpipe build --select <campaign>` would, so a
+missing upstream in another campaign comes along) and requests a run of exactly those variants,
+or skips the tick with the reason when every variant is fresh.
+
+A code location reads the catalog once, when it loads. A tick that finds the YAML on disk no longer
+matching what was loaded skips, saying so: requesting a run from the old reading could pay for
+variants that were edited or removed since. Reloading the code location (UI: Deployment > Reload,
+or "Reload definitions" on the asset graph) makes the UI and the schedules see the edit.
 """
 
 from __future__ import annotations
 
-import warnings
+import hashlib
+import json
 
 import dagster as dg
 
+from pipelines.errors import CatalogError
+from pipelines.plan import key_doc
 from pipelines.project import Project
+
+CAMPAIGN_TAG = "assetpipe/campaign"
+ESTIMATE_TAG = "assetpipe/estimated_cost_usd"
+
+
+def schedule_name(campaign: str) -> str:
+    return f"{campaign}_schedule"
 
 
 def build_schedules(project: Project, job) -> list[dg.ScheduleDefinition]:
-    out = []
-    for cf in project.catalog.campaigns:
-        camp = cf.spec
-        if not camp.schedule:
-            continue
-        out.append(_schedule(project, job, camp.campaign, camp.schedule))
-    return out
+    loaded = spec_fingerprint(project)
+    return [_schedule(project, job, cf.spec.campaign, cf.spec.schedule, loaded)
+            for cf in project.catalog.campaigns if cf.spec.schedule]
 
 
-def _schedule(project: Project, job, campaign: str, cron: str):
-    @dg.schedule(name=f"{campaign}_schedule", cron_schedule=cron, job=job,
-                 description=f"Build what changed in {campaign} (skips when everything is fresh)")
+def spec_fingerprint(project: Project) -> str:
+    """What the loaded definitions depend on: every variant's recipe with its inputs named rather
+    than hashed (a changed ref file is the plan's business, not a reason to reload)."""
+    docs = [(v.key, v.source, v.description, v.owners, v.tags, key_doc(v, [i.ref for i in v.inputs]))
+            for v in project.variants]
+    return hashlib.sha256(json.dumps(docs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
+    @dg.schedule(name=schedule_name(campaign), cron_schedule=cron, job=job,
+                 description=f"Build what is missing or changed in {campaign}; skips when all is fresh")
     def _tick(context: dg.ScheduleEvaluationContext):
-        plan = project.plan()
-        todo = [p for p in plan.items if p.variant.campaign == campaign and p.status != "fresh"]
+        stale = reload_needed(project, loaded)
+        if stale:
+            return dg.SkipReason(stale)
+        from pipelines.build import plan_build
+
+        _plan, todo, estimate = plan_build(project, [f"{campaign}/*"])
         if not todo:
-            return dg.SkipReason(f"{campaign}: every variant is fresh")
-        cost = sum(p.est_cost for p in todo)
+            return dg.SkipReason(f"{campaign}: all {_count(project, campaign)} variants are fresh")
         return dg.RunRequest(
-            run_key=None,
             asset_selection=[dg.AssetKey(p.variant.key_path) for p in todo],
-            tags={"assetpipe/campaign": campaign, "assetpipe/estimated_cost_usd": f"{cost:.2f}"},
+            tags={CAMPAIGN_TAG: campaign, ESTIMATE_TAG: f"{estimate:.2f}"},
         )
 
     return _tick
 
 
-def ref_sources(project: Project) -> list:
-    from pipelines.assets import ref_key
-
-    refs = {}
-    for v in project.variants:
-        for i in v.inputs:
-            if i.kind == "file":
-                refs[i.ref] = i.path
-    out = []
-    for ref, path in sorted(refs.items()):
-        out.append(_observable(project, ref, path, ref_key(ref)))
-    return out
+def reload_needed(project: Project, loaded: str) -> str | None:
+    """Why the loaded definitions no longer match the catalog on disk, or None."""
+    try:
+        on_disk = Project.load(project.catalog.root)
+    except CatalogError as exc:
+        return f"the catalog on disk has {len(exc.issues)} problem(s), first: {exc.issues[0]}; fix it and reload"
+    if spec_fingerprint(on_disk) != loaded:
+        return ("the catalog changed on disk since this code location loaded it; reload the code "
+                "location (Deployment > Reload) so the UI and this schedule see the edit")
+    return None
 
 
-def _observable(project: Project, ref: str, path, key):
-    with warnings.catch_warnings():  # observable_source_asset is "beta" in 1.13; it is what we need
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return _observable_def(project, ref, path, key)
-
-
-def _observable_def(project: Project, ref: str, path, key):
-
-    @dg.observable_source_asset(key=key, group_name="refs", description=f"Reference image {ref}")
-    def _observe():
-        return dg.DataVersion(project.hasher.digest(path))
-
-    return _observe
+def _count(project: Project, campaign: str) -> int:
+    return sum(v.campaign == campaign for v in project.variants)
