@@ -1,6 +1,8 @@
 """The persistent Dagster instance of a catalog: <catalog>/.assetpipe/dagster.
 
-The CLI build, `assetpipe ui` and its daemon all use it, so CLI runs show in the UI."""
+The CLI build, `assetpipe ui` (webserver, daemon, the runs they launch) and schedules all use it,
+so a CLI build shows in the UI's runs list and staleness is computed from one history.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +11,15 @@ from pathlib import Path
 
 from pipelines.catalog import Catalog
 
-DAGSTER_YAML = """\
-# Written by assetpipe. Runs launched from the UI or by schedules execute in a subprocess.
+OURS = "# Written by assetpipe"  # also the first words of older versions of this file
+MARKER = "# Written by assetpipe (rewritten when its defaults change); delete this line to keep your edits."
+DAGSTER_YAML = f"""\
+{MARKER}
+# No telemetry: assetpipe runs where only the vendors' APIs are reachable.
 telemetry:
+  enabled: false
+# No "Join the Dagster community" dialog over a marketing team's asset pages.
+nux:
   enabled: false
 """
 
@@ -20,8 +28,11 @@ def ensure_home(catalog: Catalog) -> Path:
     home = catalog.state_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text(DAGSTER_YAML)
+    current = cfg.read_text() if cfg.exists() else None
+    if current is None or (current != DAGSTER_YAML and current.startswith(OURS)):
+        tmp = cfg.with_suffix(".yaml.tmp")
+        tmp.write_text(DAGSTER_YAML)
+        tmp.replace(cfg)
     os.environ["DAGSTER_HOME"] = str(home.resolve())
     return home
 
