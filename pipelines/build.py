@@ -93,6 +93,7 @@ def _run_dagster(project: Project, to_build: list[Planned], refresh: bool, repor
 
     from pipelines.assets import BUILD_JOB, build_definitions
     from pipelines.dagster_home import instance
+    from pipelines.refs import observe_refs
 
     def on_outcome(out: Outcome) -> None:
         report.outcomes[out.key] = out
@@ -101,24 +102,29 @@ def _run_dagster(project: Project, to_build: list[Planned], refresh: bool, repor
     refresh_keys = {p.key for p in to_build} if refresh else set()
     defs = build_definitions(project, on_outcome=on_outcome, refresh=refresh_keys)
     job = defs.resolve_job_def(BUILD_JOB)
+    inst = instance(project.catalog)
+    observe_refs(project, inst)  # before the run, so its provenance names the ref hashes it read
     result = job.execute_in_process(
-        instance=instance(project.catalog),
+        instance=inst,
         asset_selection=[dg.AssetKey(p.variant.key_path) for p in to_build],
         raise_on_error=False,
         tags={"assetpipe/source": "cli"},
         # our own per-variant lines and summary are the CLI's output; Dagster's log is in the UI
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
-    if not result.success and not report.failed:
-        # the run failed outside our engine (a Dagster or definitions problem): say so loudly
+    unexplained = [p for p in to_build if p.key not in report.outcomes]
+    if not result.success and unexplained:
+        # the run failed outside our engine (a Dagster or definitions problem): say so loudly.
+        # (With an outcome for every variant, the failure is ours to report: a failed variant, or
+        # a failed blocking text check, which fails the Dagster step too.)
         for ev in result.all_events:
             if ev.is_step_failure:
                 err = ev.step_failure_data.error
                 print(err.to_string() if err else ev.message, file=sys.stderr)
             elif ev.is_run_failure:
                 print(ev.message, file=sys.stderr)
-        for p in to_build:
-            report.outcomes.setdefault(p.key, Outcome(p, "failed", error="the Dagster run failed; see above"))
+        for p in unexplained:
+            report.outcomes[p.key] = Outcome(p, "failed", error="the Dagster run failed; see above")
     return result.run_id
 
 
