@@ -58,11 +58,8 @@ class Catalog:
     issues: list[CatalogIssue] = field(default_factory=list)  # found while loading (partial=True only)
 
     def rel(self, path: Path) -> str:
-        """A path as users see it in errors: relative to the working directory when possible."""
-        try:
-            return os.path.relpath(path)
-        except ValueError:
-            return str(path)
+        """A path as users see it in errors: relative to the working directory when below it."""
+        return _display(path)
 
     def resolve(self, setting: str) -> Path:
         """A path from catalog.yaml, relative to the catalog directory."""
