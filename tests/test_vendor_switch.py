@@ -175,3 +175,20 @@ def test_the_vendor_key_is_never_written_or_printed(openai_example_built, sessio
         if p.is_file():
             assert needle not in p.read_bytes(), p
     assert TEST_KEY not in session_openai.log_text()
+
+
+def test_a_rejected_key_fails_without_showing_the_key(example_catalog, tmp_path):
+    from tests.conftest import TakesOpenAI
+
+    with TakesOpenAI(latency=0.01, keys={"sk-the-right-one"}) as emu:
+        env = use_openai(example_catalog, emu)
+        code, out, err = run_cli("build", "--select", "brewlab_launch/mug_hero/default", catalog=example_catalog,
+                                 env=env)
+        assert_clean_failure(code, out, err)
+        assert emu.calls() == 1
+    assert re.search(r"FAILED\s+brewlab_launch/mug_hero/default\s+.*(401|key)", out, re.I), out
+    assert TEST_KEY not in out + err
+    for p in example_catalog.rglob("*"):
+        if p.is_file():
+            assert TEST_KEY.encode() not in p.read_bytes(), p
+    assert manifest(example_catalog)["totals"]["failed"] == 1
