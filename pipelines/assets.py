@@ -25,7 +25,14 @@ REFRESH_TAG = "assetpipe/refresh"
 
 
 def variant_key(v: Variant) -> dg.AssetKey:
-    return dg.AssetKey(v.key_path)
+    """[campaign, asset] or [campaign, asset, "<asset>_<matrix values>"]: the graph labels a node
+    with the last part of its key only, so that part names the whole variant
+    ("launch_poster_de_1024x1536", not a bare "1024x1536" beside five others)."""
+    if not v.values:
+        return dg.AssetKey([v.campaign, v.asset])
+    values = [str(x) for x in v.values.values()]
+    sep = "__" if any("_" in x for x in values) else "_"  # keeps the name unambiguous
+    return dg.AssetKey([v.campaign, v.asset, sep.join([v.asset, *values])])
 
 
 def _spec(v: Variant, recipe: str, by_key: dict[str, Variant], root: Path) -> dg.AssetSpec:
@@ -99,7 +106,7 @@ def build_definitions(project: Project, on_outcome: Callable[[Outcome], None] | 
     recipes = project.planner().recipes(variants)
     specs = [_spec(v, recipes[v.key], by_key, project.catalog.root) for v in variants]
     check_specs = _check_specs(project)
-    key_of = {tuple(v.key_path): v.key for v in variants}
+    key_of = {tuple(variant_key(v).path): v.key for v in variants}
 
     @dg.multi_asset(name="assetpipe_variants", specs=specs, check_specs=check_specs, can_subset=True)
     def assetpipe_variants(context):  # (no annotation: Dagster inspects it, and annotations are strings here)
@@ -137,7 +144,7 @@ def _results(out: Outcome):
     v, rec = p.variant, out.record
     key = variant_key(v)
     cost = float(rec.get("cost_usd") or 0.0)
-    meta: dict[str, Any] = {"preview": _preview(v, out.output_path)}  # first: the asset page shows it on top
+    meta: dict[str, Any] = _previews(out.output_path)  # first: the asset page lists them on top
     meta.update({
         "prompt": dg.MetadataValue.text(v.prompt or ""),
         # who made these bytes: a cache hit may come from another vendor than the catalog names now
@@ -164,13 +171,40 @@ def _results(out: Outcome):
         )
 
 
-def _preview(v: Variant, path) -> dg.MetadataValue:
+# The UI shows a markdown value inline only under 1,000 characters (longer ones behind a
+# "[Show Markdown]" button): the inline thumbnail is a WebP small enough for that.
+INLINE_MD_LIMIT = 1000
+
+
+def _previews(path: Path) -> dict[str, dg.MetadataValue]:
     try:
         from pipelines.preview import thumbnail_data_uri
 
-        return dg.MetadataValue.md(f"![{v.key}]({thumbnail_data_uri(path)})")
+        return {"preview": dg.MetadataValue.md(inline_thumbnail_md(path)),
+                "preview_256px": dg.MetadataValue.md(f"![preview]({thumbnail_data_uri(path, max_px=256)})")}
     except Exception as exc:  # a preview is a nicety: never fail a build over it
-        return dg.MetadataValue.text(f"no preview: {exc}")
+        return {"preview": dg.MetadataValue.text(f"no preview: {exc}")}
+
+
+def inline_thumbnail_md(path: Path) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from pipelines.render import flatten, load_image
+
+    img = flatten(load_image(path))
+    for max_px in (96, 80, 64, 48, 32):
+        thumb = img.copy()
+        thumb.thumbnail((max_px, max_px), Image.LANCZOS)
+        for quality in (60, 40, 25):
+            buf = io.BytesIO()
+            thumb.save(buf, "WEBP", quality=quality, method=6)
+            md = f"![preview](data:image/webp;base64,{base64.b64encode(buf.getvalue()).decode('ascii')})"
+            if len(md) < INLINE_MD_LIMIT:
+                return md
+    return "![preview]()"  # unreachable for real images: 32 px at quality 25 is ~300 bytes
 
 
 def _meta_val(v: Any) -> Any:

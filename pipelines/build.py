@@ -89,9 +89,8 @@ def preflight(project: Project, to_build: list[Planned]) -> None:
 
 
 def _run_dagster(project: Project, to_build: list[Planned], refresh: bool, report: BuildReport, echo) -> str:
-    import dagster as dg
 
-    from pipelines.assets import BUILD_JOB, build_definitions
+    from pipelines.assets import BUILD_JOB, build_definitions, variant_key
     from pipelines.dagster_home import instance
     from pipelines.refs import observe_refs
 
@@ -106,7 +105,7 @@ def _run_dagster(project: Project, to_build: list[Planned], refresh: bool, repor
     observe_refs(project, inst)  # before the run, so its provenance names the ref hashes it read
     result = job.execute_in_process(
         instance=inst,
-        asset_selection=[dg.AssetKey(p.variant.key_path) for p in to_build],
+        asset_selection=[variant_key(p.variant) for p in to_build],
         raise_on_error=False,
         tags={"assetpipe/source": "cli"},
         # our own per-variant lines and summary are the CLI's output; Dagster's log is in the UI

@@ -50,13 +50,14 @@ def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
         stale = reload_needed(project, loaded)
         if stale:
             return dg.SkipReason(stale)
+        from pipelines.assets import variant_key
         from pipelines.build import plan_build
 
         _plan, todo, estimate = plan_build(project, [f"{campaign}/*"])
         if not todo:
             return dg.SkipReason(f"{campaign}: all {_count(project, campaign)} variants are fresh")
         return dg.RunRequest(
-            asset_selection=[dg.AssetKey(p.variant.key_path) for p in todo],
+            asset_selection=[variant_key(p.variant) for p in todo],
             tags={CAMPAIGN_TAG: campaign, ESTIMATE_TAG: f"{estimate:.2f}"},
         )
 
