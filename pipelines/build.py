@@ -89,7 +89,6 @@ def preflight(project: Project, to_build: list[Planned]) -> None:
 
 
 def _run_dagster(project: Project, to_build: list[Planned], refresh: bool, report: BuildReport, echo) -> str:
-
     from pipelines.assets import BUILD_JOB, build_definitions, variant_key
     from pipelines.dagster_home import instance
     from pipelines.refs import observe_refs
