@@ -44,7 +44,9 @@ def spec_fingerprint(project: Project) -> str:
 
 
 def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
+    # RUNNING by default: writing `schedule:` in the catalog is the switch (the UI can still pause it)
     @dg.schedule(name=schedule_name(campaign), cron_schedule=cron, job=job,
+                 default_status=dg.DefaultScheduleStatus.RUNNING,
                  description=f"Build what is missing or changed in {campaign}; skips when all is fresh")
     def _tick(context: dg.ScheduleEvaluationContext):
         stale = reload_needed(project, loaded)

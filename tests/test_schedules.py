@@ -50,6 +50,7 @@ def test_only_campaigns_with_a_schedule_get_one(catalog):
     schedules = list(defs.schedules)
     assert [s.name for s in schedules] == [schedule_name(BREWLAB)]  # cold_brew_summer has no schedule:
     assert schedules[0].cron_schedule == "0 6 * * 1" and schedules[0].job_name == BUILD_JOB
+    assert schedules[0].default_status == dg.DefaultScheduleStatus.RUNNING  # `schedule:` is the switch
 
 
 def test_a_tick_builds_only_what_is_missing_then_skips(catalog):
