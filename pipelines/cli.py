@@ -131,10 +131,10 @@ def cmd_build(catalog_dir: Path, args) -> int:
 
 
 def cmd_ui(catalog_dir: Path, args) -> int:
-    from pipelines.catalog import load_catalog
     from pipelines.dagster_home import ensure_home
 
-    catalog = load_catalog(catalog_dir)
+    # every catalog mistake here, as path:line, rather than as a code location error in the UI
+    catalog = _load(catalog_dir).catalog
     home = ensure_home(catalog)
     env = dict(os.environ, ASSETPIPE_CATALOG=str(catalog.root.resolve()), DAGSTER_HOME=str(home.resolve()))
     cmd = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
