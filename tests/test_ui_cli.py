@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -120,3 +121,13 @@ def test_cli_runs_show_in_the_ui_and_a_ui_materialization_of_a_fresh_variant_is_
         assert mat["runId"] == launched["run"]["runId"]
         assert meta["cached"] is True and meta["cost_usd"] == 0.0 and meta["original_cost_usd"] > 0
     assert openai_emu.calls() == paid  # the UI's run called nobody
+
+
+def test_ui_on_a_broken_catalog_says_where_before_starting_anything(tmp_path):
+    catalog = copy_example(tmp_path / "catalog")
+    spec = catalog / "campaigns" / "brewlab_launch.yaml"
+    spec.write_text(spec.read_text().replace("  - name: mug_hero", "  - name: mug_hero\n    colour: blue", 1))
+    code, out, err = run_cli("ui", "--port", str(free_port()), catalog=catalog, timeout=30)
+    assert code == 1 and "Traceback" not in err
+    assert re.search(r"brewlab_launch\.yaml:\d+: asset 'mug_hero': unknown key 'colour'", err)
+    assert not (catalog / ".assetpipe" / "dagster").exists()  # no instance, no UI was started
