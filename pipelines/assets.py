@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import dagster as dg
 
+import pipelines.dagster_patches  # noqa: F401  (one multi_asset of thousands of outputs: keep it linear)
 from pipelines.engine import Engine, Outcome
 from pipelines.plan import Planned
 from pipelines.project import Project
