@@ -468,6 +468,9 @@ def parse_multipart(content_type: str, body: bytes) -> list[Part]:
 class _Handler(BaseHTTPRequestHandler):
     emulator: Emulator
     protocol_version = "HTTP/1.1"  # keep-alive, as real vendors
+    # headers and body go out in two writes: without TCP_NODELAY, Nagle + delayed ACK held every
+    # response ~40 ms on loopback, a stall real vendors (nginx, envoy) do not have
+    disable_nagle_algorithm = True
     server_version = "EmulatedVendor/1.0"
     sys_version = ""
 
