@@ -62,7 +62,7 @@ def text_check(v: Variant, data: bytes, mode: str = "auto") -> CheckOutcome | No
             raise RuntimeError("no OCR module")
         found = ocr.read_text(data)
     except Exception as exc:  # OcrUnavailable, or the engine failed
-        msg = f"OCR unavailable ({exc}); install the extra: pip install 'assetpipe[ocr]'"
+        msg = str(exc) if "pip install" in str(exc) else f"OCR unavailable ({exc}); pip install 'assetpipe[ocr]'"
         if mode == "required":
             return CheckOutcome("text_ok", False, description=msg)
         return CheckOutcome("text_ok", True, severity="WARN", description=msg, skipped=True)

@@ -123,11 +123,15 @@ def cmd_build(catalog_dir: Path, args) -> int:
               f"skipped {sum(o.status == 'skipped' for o in outs)} in {report.elapsed_s:.1f}s"
               + (f"; run {report.run_id[:8]} (see `assetpipe ui`)" if report.run_id else ""))
     print(f"outputs in {_rel(out_dir)}/  manifest {_rel(out_dir / 'manifest.json')}  gallery {_rel(out_dir / 'index.html')}")
+    bad_checks = [o for o in outs if o.ok and any(c.blocks for c in o.checks)]
+    for o in bad_checks:
+        names = ", ".join(f"{c.name}: {c.description}" for c in o.checks if c.blocks)
+        print(f"check failed: {o.key}: {names}", file=sys.stderr)
     billed = [o for o in failed if o.maybe_billed]
     if billed:
         print(f"warning: {len(billed)} failed call(s) may have been billed by the vendor: "
               + ", ".join(o.key for o in billed), file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or bad_checks else 0
 
 
 def cmd_ui(catalog_dir: Path, args) -> int:

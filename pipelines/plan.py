@@ -149,9 +149,17 @@ class Planner:
         cache_key = _hash(doc)
         recipe = _hash(key_doc(v, recipe_digests))
         record = record or self.store.get_action(cache_key)
-        if record is not None:
-            return Planned(v, cache_key, recipe, doc, "fresh", [], record, 0.0)
         head = self.store.get_head(v.key)
+        if record is not None:
+            if head is not None and head.get("cache_key") == cache_key:
+                return Planned(v, cache_key, recipe, doc, "fresh", [], record, 0.0)
+            # The image is in the cache, but this variant's last build was another take (say the
+            # spec was edited, built, then reverted) or it was never built here: a build must still
+            # materialize it (free: a cache hit) so its file, its head and the UI agree with the plan.
+            if head is None:
+                return Planned(v, cache_key, recipe, doc, "missing", ["never built here; in the cache (free)"], record, 0.0)
+            reasons = diff_reasons(head.get("doc") or {}, doc, v, done) + ["in the cache (free)"]
+            return Planned(v, cache_key, recipe, doc, "changed", reasons, record, 0.0)
         est = self.estimator(v)
         if head is None:
             return Planned(v, cache_key, recipe, doc, "missing", ["never built"], None, est)

@@ -192,3 +192,27 @@ def test_a_rejected_key_fails_without_showing_the_key(example_catalog, tmp_path)
         if p.is_file():
             assert TEST_KEY.encode() not in p.read_bytes(), p
     assert manifest(example_catalog)["totals"]["failed"] == 1
+
+
+def test_a_reverted_edit_is_rematerialized_from_the_cache_for_free(paid, session_openai):
+    # edit -> build (pays) -> revert -> the cached first take is this variant's again: the plan says
+    # changed (free), the build re-materializes it with no vendor call, and then all is fresh, so the
+    # plan, the output file and the Dagster UI (which saw the edited take last) agree.
+    cat, env = paid
+    hero = "brewlab_launch/mug_hero/default"
+    spec = cat / "campaigns" / "brewlab_launch.yaml"
+    original = spec.read_text()
+    first = {e["key"]: e for e in manifest(cat)["variants"]}[hero]["sha256"]
+    spec.write_text(original.replace("Product photo of a ceramic mug", "Studio photo of a ceramic mug"))
+    code, out, err = run_cli("build", "--select", hero, catalog=cat, env=env)
+    assert code == 0, out + err
+    spec.write_text(original)
+    rows = plan_json(cat, env=env)
+    assert rows[hero]["status"] == "changed" and "in the cache (free)" in rows[hero]["reasons"]
+    assert rows[hero]["estimated_cost_usd"] == 0
+    calls = session_openai.calls()
+    code, out, err = run_cli("build", "--select", hero, catalog=cat, env=env)
+    assert code == 0, out + err
+    assert session_openai.calls() == calls
+    assert {e["key"]: e for e in manifest(cat)["variants"]}[hero]["sha256"] == first
+    assert plan_json(cat, env=env)[hero]["status"] == "fresh"
