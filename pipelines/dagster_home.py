@@ -6,6 +6,7 @@ so a CLI build shows in the UI's runs list and staleness is computed from one hi
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def ensure_home(catalog: Catalog) -> Path:
     cfg = home / "dagster.yaml"
     current = cfg.read_text() if cfg.exists() else None
     if current is None or (current != DAGSTER_YAML and current.startswith(OURS)):
-        tmp = cfg.with_suffix(".yaml.tmp")
+        tmp = cfg.with_suffix(f".yaml.{os.getpid()}.tmp")  # two first builds may race to write it
         tmp.write_text(DAGSTER_YAML)
         tmp.replace(cfg)
     os.environ["DAGSTER_HOME"] = str(home.resolve())
@@ -46,5 +47,9 @@ def ensure_home(catalog: Catalog) -> Path:
 def instance(catalog: Catalog):
     from dagster import DagsterInstance
 
-    ensure_home(catalog)
-    return DagsterInstance.get()
+    home = ensure_home(catalog)
+    # two builds started together on a fresh catalog race to create the SQLite schemas, and
+    # Dagster's run storage fails the loser ("table secondary_indexes already exists")
+    with open(home / ".instance.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return DagsterInstance.get()
