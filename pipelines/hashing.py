@@ -1,7 +1,10 @@
-"""Content digests of reference files, remembered by (size, mtime) as git's index and DVC do.
+"""Content digests of reference files, remembered by their stat data as git's index and DVC do.
 
-A plan hashes a reference image once per content change, not on every run: a file whose size and
-mtime are unchanged keeps its digest. Files are streamed in 1 MiB chunks, never held whole.
+A plan hashes a reference image once per content change, not on every run: a file whose size,
+mtime, inode and ctime are unchanged keeps its digest. Size and mtime alone are not enough:
+`cp -p`, `rsync -t`, `touch -r` and unpacked archives put old mtimes on new bytes, while the
+ctime (which no tool can set) and the inode move with them. Files are streamed in 1 MiB chunks,
+never held whole.
 """
 
 from __future__ import annotations
@@ -29,15 +32,16 @@ class FileHasher:
     def digest(self, path: Path) -> str:
         key = str(path.resolve())
         st = path.stat()
-        seen = self._memo.get(key)
-        if seen and seen[0] == st.st_size and seen[1] == st.st_mtime_ns:
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+        seen = self._memo.get(key)  # [size, mtime_ns, digest, ino, ctime_ns]; older files lack the last two
+        if seen and [*seen[:2], *seen[3:]] == stamp:
             return seen[2]
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
         self.hashed += 1
-        self._memo[key] = [st.st_size, st.st_mtime_ns, h.hexdigest()]
+        self._memo[key] = [st.st_size, st.st_mtime_ns, h.hexdigest(), st.st_ino, st.st_ctime_ns]
         self._dirty = True
         return h.hexdigest()
 
