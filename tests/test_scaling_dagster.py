@@ -14,10 +14,11 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from types import MappingProxyType
 
 import dagster as dg
 import pytest
-from dagster._core.definitions.assets.definition.assets_definition import AssetsDefinition
+from dagster._core.definitions.asset_checks.asset_check_result import AssetCheckResult
 from dagster._core.events.log import EventLogEntry
 
 import pipelines.dagster_patches as patches
@@ -104,6 +105,51 @@ def test_work_per_output_is_constant(monkeypatch):
         counts[n] = len(calls)
     # without the cache: ~(4n)^2 calls (6,400 and 102,400); with it, a handful of objects
     assert counts[80] <= counts[20] + 5 and counts[80] < 50, counts
+
+
+def test_check_results_convert_as_dagsters_own_code_does(monkeypatch):
+    def evaluations():
+        variants, gens, edits = _chain_multi_asset(3)
+        result = _materialize(variants)
+        assert result.success
+        return result.run_id, sorted(
+            ((e.asset_key.to_user_string(), e.check_name, e.passed, e.severity, e.blocking,
+              e.target_materialization_data is not None and e.target_materialization_data.run_id == result.run_id)
+             for e in result.get_asset_check_evaluations()), key=str)
+
+    _, patched = evaluations()
+    monkeypatch.setattr(AssetCheckResult, "to_asset_check_evaluation", patches._original_check_evaluation)
+    _, original = evaluations()
+    assert patched == original and len(patched) == 6 and all(row[-1] for row in patched)
+
+
+def test_a_check_result_for_an_unknown_check_still_fails_the_step():
+    key = dg.AssetKey(["c", "gen", "v0"])
+
+    @dg.multi_asset(specs=[dg.AssetSpec(key)], check_specs=[dg.AssetCheckSpec("image_ok", asset=key)],
+                    can_subset=True, name="variants")
+    def variants(context):
+        yield dg.MaterializeResult(asset_key=key)
+        yield dg.AssetCheckResult(asset_key=key, check_name="text_ok", passed=True)
+
+    result = _materialize(variants)
+    failure = next(ev for ev in result.all_events if ev.is_step_failure)
+    assert "No checks currently being evaluated" in failure.step_failure_data.error.message
+
+
+def test_the_map_of_checks_is_built_once_per_assets_definition(monkeypatch):
+    built = []
+
+    def counting(mapping):
+        built.append(len(mapping))
+        return MappingProxyType(mapping)
+
+    monkeypatch.setattr(patches, "MappingProxyType", counting)
+    for n in (20, 80):
+        built.clear()
+        variants, _, _ = _chain_multi_asset(n)
+        assert _materialize(variants).success
+        assert built == [2 * n], built  # once, not once per check result
 
 
 # -- the event log ---------------------------------------------------------------------------------
