@@ -47,6 +47,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._last_checkpoint: dict[str, float] = {}
         self._pending: dict[str, threading.Timer] = {}
+        self._tables: set[str] = set()
         # at exit, closing the last connection checkpoints each file: no WAL is left behind
         weakref.finalize(self, _dispose_all, self._engines)
         super().__init__(base_dir, inst_data=inst_data)
@@ -94,6 +95,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn:
                 with conn.begin():
                     yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        # asked twice per event, each time through a new engine and connection; tables that exist
+        # stay (a wipe deletes rows), so a yes is remembered and a no is asked again
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
 
     def store_event(self, event: Any) -> None:
         super().store_event(event)

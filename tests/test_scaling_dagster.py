@@ -20,6 +20,7 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.asset_checks.asset_check_result import AssetCheckResult
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 import pipelines.dagster_patches as patches
 from pipelines.dagster_storage import PooledSqliteEventLogStorage
@@ -212,3 +213,14 @@ def test_events_reach_the_run_file_itself_so_a_webserver_watch_sees_them(tmp_pat
     ro.close()
     writer.dispose()
     assert not list(Path(tmp_path).glob("*-wal"))
+
+
+def test_the_table_check_remembers_only_tables_that_exist(tmp_path, monkeypatch):
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    asked = []
+    original = SqliteEventLogStorage.has_table
+    monkeypatch.setattr(SqliteEventLogStorage, "has_table", lambda self, name: asked.append(name) or original(self, name))
+    assert [storage.has_table("asset_event_tags") for _ in range(3)] == [True] * 3
+    assert [storage.has_table("no_such_table") for _ in range(2)] == [False] * 2
+    assert asked == ["asset_event_tags", "no_such_table", "no_such_table"]
+    storage.dispose()
