@@ -1,0 +1,87 @@
+"""Markdown tables from bench/results/*.json, for bench/README.md.
+
+    python -m bench.report
+"""
+
+from __future__ import annotations
+
+import json
+
+from bench.common import RESULTS
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def machine_lines(results: dict[str, dict]) -> list[str]:
+    out = []
+    for name, r in results.items():
+        m = r["machine"]
+        out.append(f"- `{name}`: {m['date']}, git {m['git']}, load average at start {m['loadavg_at_start']}")
+    first = next(iter(results.values()))["machine"]
+    return [f"Machine: `{first['uname']}`, nproc {first['nproc']}, Python {first['python']}.", "", *out]
+
+
+def throughput(r: dict) -> list[str]:
+    p = r["params"]
+    out = [f"{p['gens']} generations at {p['latency']} s + {p['edits']} edits at {p['edit_latency']} s, limit "
+           f"{p['limit']} in flight per key. Ideal (limit and dependency chains): **{r['ideal_s']:.2f} s** "
+           f"(a critical-path-first list schedule reaches {r['list_schedule_s']:.2f} s).", "",
+           "| contender | wall s | x ideal | speedup of assetpipe | vendor calls | peak in flight | turned away | peak RSS MB |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, run in r["runs"].items():
+        speed = f"{run['assetpipe_speedup']:.1f}x" if "assetpipe_speedup" in run else "-"
+        out.append(f"| {name} | {run['wall_s']:.1f} | {run['ratio_to_ideal']:.3f} | {speed} | {run['vendor_calls']} | "
+                   f"{run['vendor_peak_in_flight']} | {run['vendor_rejected_over_limit']} | {run['maxrss_mb']:.0f} |")
+    return out
+
+
+def concurrent(r: dict) -> list[str]:
+    out = ["| build | wall s | built | reused from the other |", "|---|---:|---:|---:|"]
+    for i, b in enumerate(r["builds"]):
+        out.append(f"| {i + 1} | {b['wall_s']:.1f} | {b['built']} | {b['reused']} |")
+    out += ["", f"{r['variants']} variants; vendor calls for the shared key: **{r['vendor_calls']}**; peak in flight "
+                f"**{r['vendor_peak_in_flight']}** of {r['params']['limit']}; turned away "
+                f"{r['vendor_rejected_over_limit']}; both done in {r['both_done_s']:.1f} s = "
+                f"{r['ratio_to_ideal_of_one_build']:.3f}x the ideal of one build ({r['ideal_s']:.0f} s)."]
+    return out
+
+
+def noop(r: dict) -> list[str]:
+    fb = r["full_build"]
+    out = [f"{r['params']['variants']} variants, fully built first (that build: {fb['wall_s']:.1f} s, peak RSS "
+           f"**{fb['maxrss_mb']:.0f} MB**, target < 600 MB). Each command {r['params']['repeat']} times, interleaved:",
+           "", "| command | median s | min-max s | target s | median / target | / `import dagster` | peak RSS MB |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, row in r["timings"].items():
+        tgt = f"{row['target_s']}" if "target_s" in row else "-"
+        ratio = f"**{row['ratio_to_target']:.2f}**" if "ratio_to_target" in row else "-"
+        out.append(f"| {name} | {row['median_s']:.3f} | {row['min_s']:.2f}-{row['max_s']:.2f} | {tgt} | {ratio} | "
+                   f"{row['ratio_to_import_dagster']:.2f} | {row['maxrss_mb']:.0f} |")
+    return out
+
+
+def scaling(r: dict) -> list[str]:
+    out = ["| variants | plan, none built s | full build s | ms / variant | build RSS MB | plan s | no-op build s | defs load s |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for n, row in r["sizes"].items():
+        fb = row["full_build"]
+        out.append(f"| {int(n):,} | {row['plan_cold_s']:.3f} | {fb['wall_s']:.1f} | {fb['per_variant_ms']:.1f} | "
+                   f"{fb['maxrss_mb']:.0f} | {row['plan']['median_s']:.3f} | {row['noop_build']['median_s']:.3f} | "
+                   f"{row['defs_load']['median_s']:.3f} |")
+    return out
+
+
+def main() -> None:
+    results = {n: r for n in ("throughput", "concurrent", "noop", "scaling") if (r := _load(n)) is not None}
+    print("\n".join(machine_lines(results)))
+    for name, fn in (("throughput", throughput), ("concurrent", concurrent), ("noop", noop), ("scaling", scaling)):
+        if name in results:
+            print(f"\n### {name}\n")
+            print("\n".join(fn(results[name])))
+
+
+if __name__ == "__main__":
+    main()
