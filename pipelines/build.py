@@ -48,7 +48,8 @@ def plan_build(project: Project, selection=None, refresh: bool = False) -> tuple
                 want.add(up)
                 stack.append(up)
     to_build = [p for p in plan.items if p.key in want]
-    estimate = sum(p.est_cost if p.status != "fresh" else project.estimate(p.variant) for p in to_build)
+    # a refresh pays for every selected variant, even one whose image is in the cache
+    estimate = sum(project.estimate(p.variant) if refresh else p.est_cost for p in to_build)
     return plan, to_build, round(estimate, 4)
 
 

@@ -35,10 +35,6 @@ class Project:
         hasher = FileHasher(catalog.state_dir)
         return cls(catalog, variants, store, hasher, ProviderPool(catalog))
 
-    @property
-    def by_key(self) -> dict[str, Variant]:
-        return {v.key: v for v in self.variants}
-
     def estimate(self, v: Variant) -> float:
         if v.provider is None:
             return 0.0
