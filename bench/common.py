@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
-ASSETPIPE = [PY, "-m", "pipelines.cli"]
+ASSETPIPE = [PY, "-m", "pipelines.cli.main"]
 
 
 @dataclass

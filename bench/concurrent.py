@@ -20,7 +20,16 @@ import sys
 import time
 
 from bench.catalogs import KEY_ENV, vendor_catalog
-from bench.common import ASSETPIPE, WORK, EmulatorProcess, env_with, key_stats, machine, save, say
+from bench.common import (
+    ASSETPIPE,
+    WORK,
+    EmulatorProcess,
+    env_with,
+    key_stats,
+    machine,
+    save,
+    say,
+)
 from bench.throughput import catalog_jobs, ideal_makespan
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import httpx
 
-from pipelines.project import Project
+from pipelines.plan.project import Project
 
 CATALOG = Path(os.environ["BENCH_CATALOG"])
 OUT = Path(os.environ["BENCH_NAIVE_OUT"])

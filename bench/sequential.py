@@ -12,8 +12,8 @@ import asyncio
 import sys
 from datetime import datetime, timezone
 
-from pipelines.project import Project
-from pipelines.requests import image_request
+from pipelines.plan.project import Project
+from pipelines.plan.requests import image_request
 
 
 async def build_sequentially(project: Project) -> int:

@@ -24,8 +24,18 @@ import shutil
 import sys
 
 from bench.catalogs import KEY_ENV, vendor_catalog
-from bench.common import (ASSETPIPE, PY, WORK, EmulatorProcess, env_with, key_stats, machine, run_timed, save,
-                          say)
+from bench.common import (
+    ASSETPIPE,
+    PY,
+    WORK,
+    EmulatorProcess,
+    env_with,
+    key_stats,
+    machine,
+    run_timed,
+    save,
+    say,
+)
 
 
 def ideal_makespan(durations: dict[str, float], parents: dict[str, list[str]], limit: int) -> tuple[float, float]:
@@ -61,7 +71,7 @@ def ideal_makespan(durations: dict[str, float], parents: dict[str, list[str]], l
 
 
 def catalog_jobs(catalog, gen_s: float, edit_s: float) -> tuple[dict[str, float], dict[str, list[str]]]:
-    from pipelines.project import Project
+    from pipelines.plan.project import Project
 
     project = Project.load(catalog)
     durations = {v.key: edit_s if v.operation == "edit" else gen_s for v in project.variants}

@@ -1,24 +1,27 @@
-"""Every error assetpipe raises on purpose, in one tree.
+"""Every error assetpipe raises on purpose, in one tree. Each error is defined by the layer that
+raises it and re-exported here, so the CLI catches them by one name.
 
-    AssetpipeError
-    ├── CatalogError            the catalog is wrong; carries every CatalogIssue (path:line: message)
-    ├── BuildError              a build was refused or did not finish
-    │   └── BudgetExceeded      --max-cost is below the estimate: nothing was spent
-    ├── StoreError              the cache store cannot be read or written
-    └── ProviderError           a vendor call failed; carries provider, status, request id, vendor message
-        ├── RetryableError      429, 5xx, connection failed before the request was sent
-        │   └── RateLimited     429 with a Retry-After the client honours
-        ├── RejectedError       the vendor refused the input (400/422): fix the catalog, do not retry
+    AssetpipeError                    providers.errors (the root sits in the lowest layer)
+    ├── CatalogError                  the catalog is wrong; carries every CatalogIssue (path:line: message)
+    ├── SelectionError                a --select term matches no variant (a usage error: exit 2)
+    ├── BuildError                    a build was refused or did not finish
+    │   └── BudgetExceeded            --max-cost is below the estimate: nothing was spent
+    ├── StoreError                    the cache store cannot be read or written
+    ├── OcrUnavailable                no OCR engine: text checks are reported as not run
+    └── ProviderError                 providers.errors: a vendor call failed
+        ├── RetryableError            429, 5xx, connection failed before the request was sent
+        │   └── RateLimited           429 with a Retry-After the client honours
+        ├── RejectedError             the vendor refused the input (400/422)
         │   └── ModerationBlocked
-        ├── AuthError           401/403: the key is missing or wrong
-        │   └── PaymentRequired 402: out of credits
-        ├── AmbiguousError      the request was sent and the answer was lost: it may have been billed
-        ├── JobFailedError      an async job reached a terminal failure (failed, error, cancelled)
-        ├── UnsupportedError    the vendor cannot do this (no edit endpoint, too many inputs)
-        └── ProtocolError       the vendor answered something we cannot trust (bad JSON, bad image)
+        ├── AuthError                 401/403: the key is missing or wrong
+        │   └── PaymentRequired       402: out of credits
+        ├── AmbiguousError            sent, answer lost: it may have been billed
+        ├── JobFailedError            an async job reached a terminal failure
+        ├── UnsupportedError          the vendor cannot do this
+        └── ProtocolError             the vendor answered something we cannot trust
 
-Messages never contain secrets: provider errors are built from vendor text that has passed
-through `redact`, and keys are only ever read from the environment by the provider itself.
+Template problems (`catalog.templating.TemplateProblem`) and YAML load errors are internal: they
+are always turned into CatalogIssues before they leave the catalog layer.
 """
 
 from __future__ import annotations
@@ -26,9 +29,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from providers.errors import (
+    AmbiguousError,
+    AssetpipeError,
+    AuthError,
+    JobFailedError,
+    ModerationBlocked,
+    PaymentRequired,
+    ProtocolError,
+    ProviderError,
+    RateLimited,
+    RejectedError,
+    RetryableError,
+    UnsupportedError,
+)
 
-class AssetpipeError(Exception):
-    """Root of every error assetpipe raises deliberately."""
+__all__ = [
+    "AmbiguousError", "AssetpipeError", "AuthError", "BudgetExceeded", "BuildError", "CatalogError",
+    "CatalogIssue", "JobFailedError", "ModerationBlocked", "OcrUnavailable", "PaymentRequired",
+    "ProtocolError", "ProviderError", "RateLimited", "RejectedError", "RetryableError", "SelectionError",
+    "StoreError", "UnsupportedError",
+]
 
 
 @dataclass(frozen=True, order=True)
@@ -45,6 +66,10 @@ class CatalogError(AssetpipeError):
     def __init__(self, issues: Iterable[CatalogIssue]):
         self.issues = sorted(set(issues))
         super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class SelectionError(AssetpipeError):
+    """A `--select` term that matches no variant."""
 
 
 class BuildError(AssetpipeError):
@@ -64,79 +89,11 @@ class StoreError(AssetpipeError):
     pass
 
 
-class ProviderError(AssetpipeError):
-    """A vendor call failed. `retryable` tells the HTTP layer whether to try again."""
-
-    retryable = False
-    maybe_billed = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: str | None = None,
-        status: int | None = None,
-        request_id: str | None = None,
-        vendor_message: str | None = None,
-        code: str | None = None,
-    ):
-        self.provider = provider
-        self.status = status
-        self.request_id = request_id
-        self.vendor_message = vendor_message
-        self.code = code
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        parts = [super().__str__()]
-        if self.provider:
-            parts.insert(0, f"[{self.provider}]")
-        if self.status is not None:
-            parts.append(f"(HTTP {self.status})")
-        if self.request_id:
-            parts.append(f"request id {self.request_id}")
-        return " ".join(parts)
+INSTALL_OCR_HINT = "pip install 'assetpipe[ocr]'  (installs rapidocr-onnxruntime with its models)"
 
 
-class RetryableError(ProviderError):
-    retryable = True
+class OcrUnavailable(AssetpipeError):
+    """The OCR engine is not installed; text checks are skipped, not failed."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
-        self.retry_after = retry_after
-        super().__init__(message, **kw)
-
-
-class RateLimited(RetryableError):
-    pass
-
-
-class RejectedError(ProviderError):
-    pass
-
-
-class ModerationBlocked(RejectedError):
-    pass
-
-
-class AuthError(ProviderError):
-    pass
-
-
-class PaymentRequired(AuthError):
-    pass
-
-
-class AmbiguousError(ProviderError):
-    maybe_billed = True
-
-
-class JobFailedError(ProviderError):
-    pass
-
-
-class UnsupportedError(ProviderError):
-    pass
-
-
-class ProtocolError(ProviderError):
-    pass
+    def __init__(self, reason: str):
+        super().__init__(f"OCR engine not available ({reason}); to enable text checks: {INSTALL_OCR_HINT}")

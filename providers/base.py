@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.errors import AuthError, UnsupportedError
+from providers.errors import AuthError, UnsupportedError
 
 Operation = Literal["generate", "edit"]
 DEFAULT_MODEL = "gpt-image-2"
@@ -187,7 +187,9 @@ class ImageProvider(ABC):
 
     async def run(self, req: ImageRequest) -> ImageResult:
         """Call the vendor, then verify and conform the image. The only entry point callers use."""
-        from providers.sizes import conform  # local: keeps import of providers.base light
+        from providers.sizes import (
+            conform,  # local: keeps import of providers.base light
+        )
 
         problems = self.problems(req)
         if problems:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps
 
-from pipelines.errors import UnsupportedError
 from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
+from providers.errors import UnsupportedError
 from providers.sizes import decode, encode, fit_image
 
 FONT_PACKAGE = "cvttf_NotoSansCJK_Regular"

@@ -19,7 +19,9 @@ from typing import Any
 
 import httpx
 
-from pipelines.errors import (
+from providers import http, pricing
+from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
+from providers.errors import (
     AmbiguousError,
     JobFailedError,
     ModerationBlocked,
@@ -28,8 +30,6 @@ from pipelines.errors import (
     RejectedError,
     UnsupportedError,
 )
-from providers import http, pricing
-from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
 from providers.sizes import parse_size
 from providers.uploads import public_url_problem
 

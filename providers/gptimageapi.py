@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pipelines.errors import ProtocolError, ProviderError
 from providers import http, pricing
 from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
+from providers.errors import ProtocolError, ProviderError
 from providers.sizes import nearest_ratio
 
 DEFAULT_BASE_URL = "https://api.gptimageapi.dev"

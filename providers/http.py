@@ -37,7 +37,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from pipelines.errors import (
+from providers.errors import (
     AmbiguousError,
     AuthError,
     ModerationBlocked,

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from pipelines.errors import ProtocolError
 from providers import http, pricing
 from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
+from providers.errors import ProtocolError
 from providers.sizes import gpt_image_2_problems, nearest_valid
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"

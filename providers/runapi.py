@@ -19,9 +19,16 @@ import hashlib
 import uuid
 from typing import Any
 
-from pipelines.errors import JobFailedError, ModerationBlocked, ProtocolError, ProviderError, RejectedError, UnsupportedError
 from providers import http, pricing
 from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
+from providers.errors import (
+    JobFailedError,
+    ModerationBlocked,
+    ProtocolError,
+    ProviderError,
+    RejectedError,
+    UnsupportedError,
+)
 from providers.sizes import nearest_ratio
 from providers.uploads import public_url_problem
 

@@ -14,7 +14,7 @@ import warnings
 
 from PIL import Image, UnidentifiedImageError
 
-from pipelines.errors import ProtocolError
+from providers.errors import ProtocolError
 
 MIN_PIXELS = 655_360
 MAX_PIXELS = 8_294_400

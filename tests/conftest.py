@@ -207,7 +207,7 @@ def run_cli_inprocess(*args: str, catalog: Path | None = None, cwd: Path | None 
     import contextlib
     import io
 
-    from pipelines.cli import main
+    from pipelines.cli.main import main
 
     argv = (["--catalog", str(catalog)] if catalog is not None else []) + list(args)
     out, err = io.StringIO(), io.StringIO()

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import blobs, copy_built, manifest, outputs_state, plan_json, run_cli
+from tests.conftest import (
+    blobs,
+    copy_built,
+    manifest,
+    outputs_state,
+    plan_json,
+    run_cli,
+)
 
 MANIFEST_FIELDS = ("key", "campaign", "asset", "variant", "path", "sha256", "width", "height", "cache_key", "model",
                    "provider", "prompt", "cost_usd", "cached", "built_at")

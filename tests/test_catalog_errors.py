@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_clean_failure, blobs, run_cli, run_cli_inprocess, write_catalog
+from tests.conftest import (
+    assert_clean_failure,
+    blobs,
+    run_cli,
+    run_cli_inprocess,
+    write_catalog,
+)
 
 LOCALES = {"locales/en.yaml": "headline: Brewed for Makers\ntagline: Small batch.\n",
            "locales/de.yaml": "headline: Gebrüht für Macher\n"}

@@ -10,7 +10,10 @@ import warnings
 
 import dagster as dg
 import pytest
-from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
+from dagster._core.definitions.data_version import (
+    DATA_VERSION_IS_USER_PROVIDED_TAG,
+    DATA_VERSION_TAG,
+)
 
 GEN = dg.AssetKey(["camp", "poster", "en"])
 EDIT = dg.AssetKey(["camp", "poster_loft", "en"])

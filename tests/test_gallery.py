@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 from PIL import Image
 
-from pipelines.gallery import write_gallery
+from pipelines.outputs.gallery import write_gallery
 
 LOCALES = ["en", "de", "zh-CN"]
 SIZES = ["1024x1536", "1536x1024"]

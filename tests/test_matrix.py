@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.catalog import load_catalog
+from pipelines.catalog.loader import load_catalog
+from pipelines.catalog.variant import Variant
+from pipelines.catalog.variants import expand
 from pipelines.errors import CatalogError
-from pipelines.variants import Variant, expand
 from tests.conftest import EXAMPLE, write_catalog
 
 LOCALES = {"locales/en.yaml": "headline: Brewed for Makers\ntagline: Small batch.\nlegal: {short: TM}\n",
@@ -258,7 +259,7 @@ def test_the_example_catalog_expands_as_documented():
     ("cold_brew_summer", None),
 ])
 def test_select(selection, expected):
-    from pipelines.select import select
+    from pipelines.catalog.select import select
 
     vs = expand(load_catalog(EXAMPLE))
     got = {v.key for v in select(vs, selection)}
@@ -272,7 +273,8 @@ def test_select(selection, expected):
 
 
 def test_select_that_matches_nothing_names_the_selector():
-    from pipelines.select import SelectionError, select
+    from pipelines.catalog.select import select
+    from pipelines.errors import SelectionError
 
     with pytest.raises(SelectionError, match="'launch_postr' matches no variant"):
         select(expand(load_catalog(EXAMPLE)), ["launch_postr"])

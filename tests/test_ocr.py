@@ -8,8 +8,9 @@ import sys
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from pipelines import ocr
-from pipelines.ocr import OcrUnavailable, normalize, text_check
+from pipelines.engine import ocr
+from pipelines.engine.ocr import normalize, text_check
+from pipelines.errors import OcrUnavailable
 
 
 @pytest.mark.parametrize(

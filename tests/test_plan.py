@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.plan import Planned
-from pipelines.project import Project
+from pipelines.plan.plan import Planned
+from pipelines.plan.project import Project
 from tests.conftest import write_catalog
 
 SETTINGS = """

@@ -26,9 +26,20 @@ from pipelines.errors import (
 )
 from providers import pricing
 from providers.base import ImageRequest, InputImage, ProviderConfig
-from providers.eachlabs import EachLabsProvider, build_input, nearest_enum_size, output_urls
+from providers.eachlabs import (
+    EachLabsProvider,
+    build_input,
+    nearest_enum_size,
+    output_urls,
+)
 from providers.uploads import Uploader
-from tests.emulators.eachlabs import EDIT, TEXT_TO_IMAGE, EachLabsEmulator, edit_schema, text_to_image_schema
+from tests.emulators.eachlabs import (
+    EDIT,
+    TEXT_TO_IMAGE,
+    EachLabsEmulator,
+    edit_schema,
+    text_to_image_schema,
+)
 from tests.emulators.harness import make_png
 
 KEY = "el-test-key-5f2b9c0e7d"

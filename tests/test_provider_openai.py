@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import time
 
 import pytest
-from PIL import Image
 
 from pipelines.errors import (
     AmbiguousError,

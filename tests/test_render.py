@@ -9,9 +9,13 @@ import random
 import pytest
 from PIL import Image
 
+from pipelines.engine.render import render_image
 from pipelines.errors import BuildError
-from pipelines.preview import DATA_URI_LIMIT, thumbnail_bytes, thumbnail_data_uri
-from pipelines.render import render_image
+from pipelines.outputs.preview import (
+    DATA_URI_LIMIT,
+    thumbnail_bytes,
+    thumbnail_data_uri,
+)
 
 
 def png(img: Image.Image) -> bytes:

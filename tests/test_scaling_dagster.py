@@ -1,5 +1,5 @@
 """What keeps a Dagster build of thousands of variants linear: the caches of
-pipelines/dagster_patches.py and the pooled event log of pipelines/dagster_storage.py.
+pipelines/orchestration/patches.py and the pooled event log of pipelines/orchestration/event_log.py.
 
 Functional tests only (bench/ holds the timings): the patches are applied, give the same answers
 as Dagster's own code, keep its yield-order check, and do O(1) work per output; the event log
@@ -20,10 +20,17 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.asset_checks.asset_check_result import AssetCheckResult
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    SqliteEventLogStorage,
+)
 
-import pipelines.dagster_patches as patches
-from pipelines.dagster_storage import PooledSqliteEventLogStorage
+import pipelines.orchestration.patches as patches
+from pipelines.orchestration.event_log import PooledSqliteEventLogStorage
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _patched():
+    patches.install()  # as the definitions and the CLI build do
 
 
 def _chain_multi_asset(n: int, *, reverse: bool = False):
@@ -53,7 +60,7 @@ def _materialize(assets, selection=None, instance=None):
 
 def test_the_patches_apply_to_this_dagster():
     # fails after a Dagster upgrade: re-measure (bench/scaling.py), then widen SUPPORTED or drop them
-    assert patches.APPLIED and patches.applied(), dg.__version__
+    assert patches.install() and patches.applied(), dg.__version__
 
 
 def test_cached_entity_keys_equal_dagsters_own_for_the_whole_and_each_subset():
@@ -160,7 +167,7 @@ def _message(run_id: str, text: str) -> EventLogEntry:
 
 
 def test_a_run_through_the_pooled_log_is_read_back_whole_by_a_fresh_instance(tmp_path, monkeypatch):
-    from pipelines.dagster_home import DAGSTER_YAML
+    from pipelines.orchestration.instance import DAGSTER_YAML
 
     home = tmp_path / "home"
     home.mkdir()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.engine import Engine
-from pipelines.project import Project
+from pipelines.engine.engine import Engine
+from pipelines.plan.project import Project
 from tests.conftest import ASSETPIPE, write_catalog
 from tests.emulators.harness import make_image
 

@@ -9,9 +9,9 @@ import warnings
 import dagster as dg
 import pytest
 
-from pipelines.assets import BUILD_JOB, build_definitions, variant_key
-from pipelines.project import Project
-from pipelines.schedules import CAMPAIGN_TAG, ESTIMATE_TAG, schedule_name
+from pipelines.orchestration.definitions import build_definitions
+from pipelines.orchestration.keys import BUILD_JOB, CAMPAIGN_TAG, ESTIMATE_TAG, schedule_name, variant_key
+from pipelines.plan.project import Project
 from tests.conftest import copy_example
 
 BREWLAB = "brewlab_launch"
@@ -106,7 +106,7 @@ def test_a_broken_catalog_on_disk_skips_the_tick_with_its_first_problem(catalog)
 
 def test_a_ref_file_edit_is_no_reason_to_reload_only_the_yaml_is(catalog):
     # the plan hashes ref files at tick time; only the YAML is read once per load
-    from pipelines.schedules import reload_needed, spec_fingerprint
+    from pipelines.orchestration.schedules import reload_needed, spec_fingerprint
 
     project = Project.load(catalog)
     loaded = spec_fingerprint(project)

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ASSETPIPE, TEST_KEY, TEST_KEY_ENV, TakesOpenAI, blobs, manifest, write_catalog
+from tests.conftest import (
+    ASSETPIPE,
+    TEST_KEY,
+    TEST_KEY_ENV,
+    TakesOpenAI,
+    blobs,
+    manifest,
+    write_catalog,
+)
 
 LIMIT = 2
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.cache.store import Store
 from pipelines.errors import StoreError
-from pipelines.store import Store
 from tests.conftest import ROOT
 
 
@@ -61,7 +61,7 @@ def test_a_damaged_record_is_a_miss_not_a_crash(tmp_path):
 
 CRASH = """
     import os, sys
-    from pipelines import store as st
+    from pipelines.cache import store as st
     where = sys.argv[2]
     real_write = None
     if where == "mid-write":  # the process dies with half of the bytes on disk
@@ -99,7 +99,7 @@ def test_a_crash_while_writing_leaves_no_blob_and_no_record(tmp_path, where):
 
 WRITER = """
     import sys, time
-    from pipelines.store import Store
+    from pipelines.cache.store import Store
     s = Store(sys.argv[1])
     me = sys.argv[2]
     deadline = time.monotonic() + float(sys.argv[3])
@@ -149,7 +149,7 @@ def test_lease_gives_single_flight_across_processes(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import asyncio, sys
         from pathlib import Path
-        from pipelines.store import Store
+        from pipelines.cache.store import Store
         async def main():
             async with Store(sys.argv[1], lock_dir=Path(sys.argv[2])).lease("k" * 64):
                 print("held", flush=True)

@@ -83,7 +83,7 @@ class Site:
 
     def settle(self) -> None:
         """Bring both sides to "all fresh": build what is left, reload, and require it."""
-        from pipelines.project import Project
+        from pipelines.plan.project import Project
 
         plan = Project.load(self.catalog).plan()  # in-process: a quick look before paying for more
         if all(p.status == "fresh" for p in plan.items) and set(self.ui_state().values()) == {"fresh"}:
@@ -165,8 +165,8 @@ def test_graph_has_a_group_per_campaign_readable_names_and_every_edge(site):
 
 
 def test_code_versions_are_the_plan_recipes_and_a_build_leaves_everything_fresh(site):
-    from pipelines.assets import variant_key
-    from pipelines.project import Project
+    from pipelines.orchestration.keys import variant_key
+    from pipelines.plan.project import Project
 
     site.settle()
     project = Project.load(site.catalog)
@@ -237,7 +237,7 @@ def test_materialization_metadata_has_preview_prompt_vendor_cost_and_provenance(
 
 
 def plan_prompt(site: Site, row: dict) -> str:
-    from pipelines.project import Project
+    from pipelines.plan.project import Project
 
     return next(v.prompt for v in Project.load(site.catalog).variants if v.key == row["key"])
 

@@ -62,7 +62,10 @@ def _materialize_all():
 def _observe_ref(data_version: str):
     # What a CLI process does to record a ref file's new hash: a runless observation.
     import dagster as dg
-    from dagster._core.definitions.data_version import DATA_VERSION_IS_USER_PROVIDED_TAG, DATA_VERSION_TAG
+    from dagster._core.definitions.data_version import (
+        DATA_VERSION_IS_USER_PROVIDED_TAG,
+        DATA_VERSION_TAG,
+    )
 
     with dg.DagsterInstance.get() as instance:
         instance.report_runless_asset_event(

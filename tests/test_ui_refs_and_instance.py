@@ -8,9 +8,9 @@ import warnings
 import dagster as dg
 import pytest
 
-from pipelines.dagster_home import DAGSTER_YAML, ensure_home
-from pipelines.project import Project
-from pipelines.refs import observe_refs, ref_key, ref_sources
+from pipelines.orchestration.instance import DAGSTER_YAML, ensure_home
+from pipelines.orchestration.refs import observe_refs, ref_key, ref_sources
+from pipelines.plan.project import Project
 from tests.conftest import copy_example
 
 
@@ -37,7 +37,9 @@ def test_ref_keys():
 def test_the_observe_button_reports_the_file_hash(project):
     # what the UI's "Observe" runs: the source's own function
     instance = dg.DagsterInstance.ephemeral()
-    from dagster._core.definitions.observe import observe  # runs source assets' observe functions
+    from dagster._core.definitions.observe import (
+        observe,  # runs source assets' observe functions
+    )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -30,7 +30,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.emulators.harness import Emulator, Reply, Request, json_reply, main, make_image
+from tests.emulators.harness import (
+    Emulator,
+    Reply,
+    Request,
+    json_reply,
+    main,
+    make_image,
+)
 
 TEXT_TO_IMAGE = "gpt-image-v2-text-to-image"
 EDIT = "gpt-image-v2-edit"

@@ -18,7 +18,14 @@ import math
 import uuid
 from typing import Any
 
-from tests.emulators.harness import Emulator, Reply, Request, json_reply, main, make_image
+from tests.emulators.harness import (
+    Emulator,
+    Reply,
+    Request,
+    json_reply,
+    main,
+    make_image,
+)
 
 RATIOS = {"1:1", "4:3", "3:4", "16:9", "9:16", "21:9", "9:21", "2:1", "1:2"}
 QUALITIES = {"low", "medium", "high"}

@@ -19,7 +19,15 @@ import time
 import uuid
 from typing import Any
 
-from tests.emulators.harness import Emulator, Reply, Request, image_size, json_reply, main, make_image
+from tests.emulators.harness import (
+    Emulator,
+    Reply,
+    Request,
+    image_size,
+    json_reply,
+    main,
+    make_image,
+)
 
 QUALITIES = {"low", "medium", "high", "auto"}
 BACKGROUNDS = {"transparent", "opaque", "auto"}

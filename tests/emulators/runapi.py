@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.emulators.harness import Emulator, Reply, Request, json_reply, main, make_image
+from tests.emulators.harness import (
+    Emulator,
+    Reply,
+    Request,
+    json_reply,
+    main,
+    make_image,
+)
 
 PREFIX = "/api/v1/gpt_image_2/"
 ACTIONS = ("text_to_image", "edit_image")

@@ -23,7 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.ui_harness import launch_chromium, open_page, screenshot, settle, start_webserver  # noqa: E402
+from tests.ui_harness import (  # noqa: E402
+    launch_chromium,
+    open_page,
+    screenshot,
+    settle,
+    start_webserver,
+)
 
 EXAMPLE = ROOT / "assets_spec"
 LOCATION = "pipelines.definitions"
@@ -43,8 +49,8 @@ def build_example(tmp: Path) -> Path:
 
 
 def node_names(catalog: Path, campaign: str) -> list[str]:
-    from pipelines.assets import variant_key
-    from pipelines.project import Project
+    from pipelines.orchestration.keys import variant_key
+    from pipelines.plan.project import Project
 
     return [variant_key(v).path[-1] for v in Project.load(catalog).variants if v.campaign == campaign]
 

@@ -1,0 +1,190 @@
+"""The catalog language as typed models: catalog.yaml and campaigns/*.yaml.
+
+Every model forbids unknown keys, so a marketer's typo fails validation with its line instead of
+being ignored. String-or-dict shorthands (`edit: mug_hero`) are accepted where they read naturally.
+Loading (files -> models, with line numbers) lives in `pipelines.catalog.loader`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from providers.base import ProviderConfig
+from providers.sizes import parse_size
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+FIELD_KEYS = {"size", "quality", "background", "output_format", "compression", "fidelity", "provider", "revision"}
+
+Quality = Literal["low", "medium", "high", "auto"]
+Background = Literal["transparent", "opaque", "auto"]
+Format = Literal["png", "jpeg", "webp"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _check_size(v: str | None) -> str | None:
+    if v is None:
+        return v
+    try:
+        w, h = parse_size(v)
+    except ValueError as exc:  # the error is shown as "size: ...": do not say "size" twice
+        raise ValueError(str(exc).removeprefix("size ")) from None
+    return f"{w}x{h}"
+
+
+class Params(Strict):
+    """Image parameters; set in catalog defaults, campaign defaults, an asset, or a matrix key."""
+
+    size: str | None = None
+    quality: Quality | None = None
+    background: Background | None = None
+    output_format: Format | None = None
+    compression: int | None = Field(default=None, ge=0, le=100)
+    fidelity: Literal["high", "low"] | None = None
+
+    _size = field_validator("size")(classmethod(lambda cls, v: _check_size(v)))
+
+
+class LocaleSettings(Strict):
+    default: str = "en"
+    fallback: bool = False  # fill a locale's missing strings from the default locale
+
+
+class Uploads(Strict):
+    target: str
+    public_url: str
+
+    @field_validator("public_url")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        if not v.startswith("https://"):
+            raise ValueError("public_url must be an https:// URL (vendors fetch inputs from it)")
+        return v.rstrip("/")
+
+
+class Settings(Strict):
+    """catalog.yaml"""
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=lambda: {"draft": ProviderConfig(type="draft")})
+    default_provider: str = "draft"  # after providers: its validator checks against them
+    uploads: Uploads | None = None
+    cache: str = ".assetpipe/cache"
+    output_dir: str = "out"
+    defaults: Params = Field(default_factory=Params)
+    locales: LocaleSettings = Field(default_factory=LocaleSettings)
+    pricing: dict[str, float] = Field(default_factory=dict)  # provider name -> USD per call override
+    check_text: Literal["auto", "off", "required"] = "auto"  # OCR text checks: auto = when OCR is installed
+
+    @field_validator("check_text", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:  # YAML reads a bare `off` as False
+        return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v
+
+    @field_validator("default_provider")
+    @classmethod
+    def _default_known(cls, v: str, info: ValidationInfo) -> str:
+        # a field validator, not a model one, so the error carries the line of default_provider
+        providers = info.data.get("providers")
+        if providers is not None and v not in providers:
+            raise ValueError(f"{v!r} is not one of providers: {', '.join(providers)}")
+        return v
+
+
+class EditSpec(Strict):
+    image: str | list[str]
+    mask: str | None = None
+    where: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def images(self) -> list[str]:
+        return [self.image] if isinstance(self.image, str) else list(self.image)
+
+
+class RenderSpec(Strict):
+    from_: str = Field(alias="from")
+    where: dict[str, Any] = Field(default_factory=dict)
+    size: str
+    fit: Literal["cover", "contain", "stretch"] = "cover"
+    format: Format | None = None
+    quality: int | None = Field(default=None, ge=1, le=100)
+
+    _size = field_validator("size")(classmethod(lambda cls, v: _check_size(v)))
+
+
+class AssetSpec(Params):
+    name: str
+    description: str | None = None
+    prompt: str | None = None
+    text: list[str] | None = None  # expected in-image text; default: the quoted strings of the prompt
+    revision: int = 0
+    provider: str | None = None
+    matrix: dict[str, Any] | None = None
+    edit: EditSpec | None = None
+    render: RenderSpec | None = None
+    owners: list[str] | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("asset names are letters, digits and _ and start with a letter")
+        return v
+
+    @field_validator("edit", mode="before")
+    @classmethod
+    def _edit_shorthand(cls, v: Any) -> Any:
+        return {"image": v} if isinstance(v, (str, list)) else v
+
+    @model_validator(mode="after")
+    def _one_operation(self) -> "AssetSpec":
+        if self.render is not None and self.edit is not None:
+            raise ValueError("an asset is either an edit or a render, not both")
+        if self.render is None and not self.prompt:
+            raise ValueError("a generated or edited asset needs a prompt")
+        if self.render is not None and self.prompt:
+            raise ValueError("a render makes no provider call: it takes no prompt")
+        return self
+
+    @property
+    def operation(self) -> str:
+        return "render" if self.render else "edit" if self.edit else "generate"
+
+
+class CampaignSpec(Strict):
+    campaign: str
+    description: str | None = None
+    owners: list[str] = Field(default_factory=list)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    locales: list[str] = Field(default_factory=list)
+    defaults: Params = Field(default_factory=Params)
+    provider: str | None = None
+    schedule: str | None = None
+    assets: list[AssetSpec] = Field(default_factory=list)
+
+    @field_validator("campaign")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError("campaign names are letters, digits and _ and start with a letter")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None and len(v.split()) != 5:
+            raise ValueError(f"schedule must be a 5-field cron expression, got {v!r}")
+        return v

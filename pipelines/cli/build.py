@@ -1,0 +1,129 @@
+"""`assetpipe build`: plan, refuse what is over budget, run what changed through Dagster, then
+write the manifest and the gallery.
+
+A build with nothing to do never imports Dagster (~0.7 s, and most builds are no-ops): the
+orchestration layer is imported here, at the one place that needs it, only when there is work."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from pipelines.cli.paths import shown
+from pipelines.engine.outcome import Outcome
+from pipelines.errors import BudgetExceeded, BuildError
+from pipelines.outputs.write import write_outputs
+from pipelines.plan.plan import Plan, Planned
+from pipelines.plan.project import Project
+from pipelines.plan.worklist import plan_build
+
+
+@dataclass
+class BuildReport:
+    plan: Plan
+    to_build: list[Planned]
+    estimate_usd: float
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    run_id: str | None = None
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes.values() if not o.ok]
+
+    @property
+    def paid_usd(self) -> float:
+        return sum(float(o.record.get("cost_usd") or 0) for o in self.outcomes.values() if o.status == "built")
+
+
+def build(project: Project, *, selection=None, max_cost: float | None = None, refresh: bool = False,
+          dry_run: bool = False, echo: Callable[[str], None] = print) -> BuildReport:
+    t0 = time.monotonic()
+    plan, to_build, estimate = plan_build(project, selection, refresh)
+    report = BuildReport(plan, to_build, estimate, dry_run=dry_run)
+    if max_cost is not None and estimate > max_cost + 1e-9:
+        raise BudgetExceeded(estimate, max_cost)
+    if dry_run:
+        return report
+    preflight(project, to_build)
+    if to_build:
+        echo(f"building {len(to_build)} variant(s), estimated ${estimate:.2f}")
+        from pipelines.orchestration.run import (
+            run_variants,  # Dagster: only when there is work
+        )
+
+        def on_outcome(out: Outcome) -> None:
+            report.outcomes[out.key] = out
+            echo(format_outcome(out))
+
+        report.run_id = run_variants(project, to_build, refresh=refresh, on_outcome=on_outcome)
+        plan = project.plan()  # final state, for the manifest
+        report.plan = plan
+    write_outputs(project, plan, report.outcomes)
+    report.elapsed_s = time.monotonic() - t0
+    return report
+
+
+def preflight(project: Project, to_build: list[Planned]) -> None:
+    """Refuse before anything runs when a vendor's key is not exported."""
+    missing: dict[str, list[str]] = {}
+    for p in to_build:
+        name = p.variant.provider
+        if name is None:
+            continue
+        provider = project.pool.get(name)
+        env = provider.config.api_key_env
+        if getattr(provider, "needs_key", True) and not (env and os.environ.get(env)):
+            missing.setdefault(f"{name} needs {env or 'api_key_env in catalog.yaml'}", []).append(p.key)
+    if missing:
+        lines = [f"{what} (for {len(keys)} variant(s), e.g. {keys[0]})" for what, keys in missing.items()]
+        raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(lines))
+
+
+def format_outcome(out: Outcome) -> str:
+    v = out.planned.variant
+    if out.ok:
+        rec = out.record or {}
+        cost = f"${float(rec.get('cost_usd') or 0):.2f}" if out.status == "built" else "cache"
+        failed_checks = [c.name for c in out.checks if not c.passed and not c.skipped]
+        note = f"  CHECK FAILED: {', '.join(failed_checks)}" if failed_checks else ""
+        return f"  {out.status:<7} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
+    return f"  {out.status.upper():<7} {v.key:<55} {out.error}"
+
+
+def cmd_build(catalog_dir: Path, args) -> int:
+    project = Project.load(catalog_dir)
+    project.validate()
+    report = build(project, selection=args.select, max_cost=args.max_cost, refresh=args.refresh,
+                   dry_run=args.dry_run)
+    if args.dry_run:
+        for p in report.to_build:
+            print(f"  would build {p.key:<55} {p.variant.provider or 'local':<10} {p.status} ({p.reason or 'refresh'})")
+        print(f"dry run: {len(report.to_build)} variant(s), estimated ${report.estimate_usd:.2f}; nothing was built")
+        return 0
+    outs = report.outcomes.values()
+    built = sum(o.status == "built" for o in outs)
+    failed = report.failed
+    out_dir = project.catalog.output_dir
+    if not report.to_build:
+        print(f"nothing to do: all {len(project.variants)} variants are fresh")
+    else:
+        print(f"\nbuilt {built} (paid ${report.paid_usd:.2f}), reused {sum(o.status == 'cached' for o in outs)} "
+              f"from the cache, failed {sum(o.status == 'failed' for o in outs)}, "
+              f"skipped {sum(o.status == 'skipped' for o in outs)} in {report.elapsed_s:.1f}s"
+              + (f"; run {report.run_id[:8]} (see `assetpipe ui`)" if report.run_id else ""))
+    print(f"outputs in {shown(out_dir)}/  manifest {shown(out_dir / 'manifest.json')}  gallery {shown(out_dir / 'index.html')}")
+    bad_checks = [o for o in outs if o.ok and any(c.blocks for c in o.checks)]
+    for o in bad_checks:
+        names = ", ".join(f"{c.name}: {c.description}" for c in o.checks if c.blocks)
+        print(f"check failed: {o.key}: {names}", file=sys.stderr)
+    billed = [o for o in failed if o.maybe_billed]
+    if billed:
+        print(f"warning: {len(billed)} failed call(s) may have been billed by the vendor: "
+              + ", ".join(o.key for o in billed), file=sys.stderr)
+    return 1 if failed or bad_checks else 0

@@ -1,0 +1,40 @@
+"""`assetpipe validate` and `assetpipe plan`: read-only, and never import Dagster."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pipelines.catalog.select import select
+from pipelines.plan.project import Project
+
+
+def cmd_validate(catalog_dir: Path, args) -> int:
+    project = Project.load(catalog_dir)
+    project.validate()
+    n = len(project.variants)
+    print(f"ok: {len(project.catalog.campaigns)} campaigns, {n} variants")
+    return 0
+
+
+def cmd_plan(catalog_dir: Path, args) -> int:
+    project = Project.load(catalog_dir)
+    project.validate()
+    plan = project.plan()
+    chosen = {v.key for v in select(project.variants, args.select)}
+    items = [p for p in plan.items if p.key in chosen]
+    if args.json:
+        json.dump(plan.to_json(items), sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return 0
+    width = max((len(p.key) for p in items), default=10)
+    print(f"{'STATUS':<8} {'KEY':<{width}}  {'PROVIDER':<11} {'EST':>6}  WHY")
+    for p in items:
+        cost = f"${p.est_cost:.2f}" if p.status != "fresh" else "-"
+        print(f"{p.status:<8} {p.key:<{width}}  {p.variant.provider or 'local':<11} {cost:>6}  {p.reason}")
+    t = plan.totals(items)
+    by = ", ".join(f"{k} ${v:.2f}" for k, v in t["estimated_cost_by_provider_usd"].items() if v)
+    print(f"\n{t['variants']} variants: {t['fresh']} fresh, {t['missing']} missing, {t['changed']} changed; "
+          f"to build: {t['to_build']}, estimated ${t['estimated_cost_usd']:.2f}" + (f" ({by})" if by else ""))
+    return 0

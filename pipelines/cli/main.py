@@ -1,0 +1,85 @@
+"""The `assetpipe` command line: validate, plan, build, ui.
+
+Exit codes: 0 success; 1 a catalog error, a refused or failed build; 2 a usage error.
+
+Each command lives in its own module, imported when that command runs (COMMANDS below): `ui`'s
+module imports Dagster, and `validate`, `plan` and a build with nothing to do never do (~0.7 s,
+and most builds are no-ops). tests/integration/test_layering.py holds that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from pipelines.catalog.loader import CATALOG_ENV, default_catalog_dir
+from pipelines.errors import (
+    AssetpipeError,
+    BudgetExceeded,
+    CatalogError,
+    SelectionError,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="assetpipe", description="Build generated image catalogs, cached by content hash.")
+    ap.add_argument("--catalog", type=Path, default=None,
+                    help=f"catalog directory (default: ${CATALOG_ENV} or ./assets_spec)")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("validate", help="check the catalog; print every problem as path:line: message")
+    p = sub.add_parser("plan", help="what a build would do: status, why, estimated cost")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--select", nargs="*", metavar="SEL", help="campaign, campaign/asset, key glob, locale=de, +sel, sel+")
+    b = sub.add_parser("build", help="materialize missing and changed variants through Dagster")
+    b.add_argument("--select", nargs="*", metavar="SEL")
+    b.add_argument("--max-cost", type=float, metavar="USD", help="refuse (spend nothing) if the estimate is higher")
+    b.add_argument("--refresh", action="store_true", help="pay for a new take of the selected variants, even if cached")
+    b.add_argument("--dry-run", action="store_true", help="print what would be built and its cost; build nothing")
+    u = sub.add_parser("ui", help="the Dagster UI (webserver + daemon) on this catalog")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=3000)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    catalog_dir = args.catalog or default_catalog_dir()
+    try:
+        return _command(args.command)(catalog_dir, args)
+    except CatalogError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        n = len(exc.issues)
+        print(f"{n} problem{'s' if n != 1 else ''} in the catalog", file=sys.stderr)
+        return 1
+    except BudgetExceeded as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    except SelectionError as exc:  # a usage error, like argparse's own
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except AssetpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished variants are kept in the cache", file=sys.stderr)
+        return 130
+
+
+COMMANDS = {
+    "validate": "pipelines.cli.inspect:cmd_validate",
+    "plan": "pipelines.cli.inspect:cmd_plan",
+    "build": "pipelines.cli.build:cmd_build",
+    "ui": "pipelines.cli.ui:cmd_ui",
+}
+
+
+def _command(name: str):
+    module, _, func = COMMANDS[name].partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

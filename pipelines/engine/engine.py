@@ -1,0 +1,195 @@
+"""The execution engine: every variant of a build as one asyncio task, concurrent up to each
+vendor's limit, in dependency order.
+
+Provider calls take 40-100 s and are I/O bound, so one process drives all of them: a variant
+starts the moment its upstream variants are done, and the provider's Limiter (shared with other
+processes through slot files) keeps the calls in flight at the vendor's limit. CPU work (image
+decoding, renders, checks) runs in threads so polling never stalls.
+
+`Engine.stream(planned)` is a plain generator of `Outcome`s in completion order: the Dagster asset
+body turns each into a MaterializeResult as soon as it lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import queue
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+
+from pipelines.cache.store import Store
+from pipelines.catalog.loader import Catalog
+from pipelines.engine.checks import (
+    TEXT_CHECK_VERSION,
+    CheckOutcome,
+    image_check,
+    text_check,
+)
+from pipelines.engine.outcome import Outcome
+from pipelines.engine.render import render_image
+from pipelines.errors import AssetpipeError
+from pipelines.plan.plan import Planned, Planner
+from pipelines.plan.pool import ProviderPool
+from pipelines.plan.requests import image_request
+
+
+class Engine:
+    def __init__(self, catalog: Catalog, store: Store, planner: Planner, pool: ProviderPool, *,
+                 refresh: Iterable[str] = (), check_text: str | None = None, log=None):
+        self.catalog, self.store, self.planner, self.pool = catalog, store, planner, pool
+        self.refresh = set(refresh)
+        self.check_text = check_text or catalog.settings.check_text
+        self.log = log
+        self.calls = 0  # provider calls actually made (paid)
+
+    # -- public ----------------------------------------------------------------------------------
+    def stream(self, to_build: list[Planned], context: dict[str, Planned]) -> Iterator[Outcome]:
+        """Build `to_build` (dependency order); `context` holds the plan of every other variant."""
+        q: queue.Queue = queue.Queue()
+        done_marker = object()
+
+        def runner() -> None:
+            try:
+                asyncio.run(self._run_all(to_build, context, q.put))
+            except BaseException as exc:  # surfaced in the consumer thread
+                q.put(exc)
+            finally:
+                q.put(done_marker)
+
+        t = threading.Thread(target=runner, name="assetpipe-engine", daemon=True)
+        t.start()
+        while True:
+            item = q.get()
+            if item is done_marker:
+                break
+            if isinstance(item, BaseException):
+                t.join()
+                raise item
+            yield item
+        t.join()
+
+    def run(self, to_build: list[Planned], context: dict[str, Planned]) -> list[Outcome]:
+        return list(self.stream(to_build, context))
+
+    # -- internals -------------------------------------------------------------------------------
+    async def _run_all(self, to_build: list[Planned], context: dict[str, Planned], emit) -> None:
+        done: dict[str, Planned] = dict(context)
+        tasks: dict[str, asyncio.Task] = {}
+        try:
+            for p in to_build:  # dependency order: upstream tasks exist before their dependants
+                deps = [tasks[k] for k in p.variant.upstream_keys if k in tasks]
+                tasks[p.key] = asyncio.create_task(self._one(p, deps, done, emit), name=p.key)
+            if tasks:
+                await asyncio.gather(*tasks.values())
+        finally:
+            await self.pool.aclose()
+
+    def _info(self, msg: str) -> None:
+        if self.log is not None:
+            self.log(msg)
+
+    async def _one(self, p: Planned, deps: list[asyncio.Task], done: dict[str, Planned], emit) -> Outcome:
+        v = p.variant
+        if deps:
+            results: list[Outcome] = await asyncio.gather(*deps)
+            blocked = [r for r in results if r.blocks_dependants]
+            if blocked:
+                why = ", ".join(f"{r.key} ({r.status if not r.ok else 'failed text check'})" for r in blocked)
+                out = Outcome(p, "skipped", error=f"upstream not usable: {why}")
+                emit(out)
+                return out
+        try:
+            # re-plan now that the upstream outputs exist: the key names their stored digests
+            p = self.planner.plan_one(v, done)
+            done[v.key] = p
+            out = await self._produce(p)
+            done[v.key] = out.planned
+        except AssetpipeError as exc:
+            out = Outcome(p, "failed", error=str(exc), maybe_billed=getattr(exc, "maybe_billed", False))
+        except Exception as exc:  # a bug must not take the other 199 variants down with it
+            out = Outcome(p, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
+        if out.ok:
+            try:
+                out.checks = await asyncio.to_thread(self._checks, out)
+            except Exception as exc:
+                out.checks = [CheckOutcome("image_ok", False, description=f"check crashed: {exc}")]
+        emit(out)
+        return out
+
+    async def _produce(self, p: Planned) -> Outcome:
+        v = p.variant
+        refresh = v.key in self.refresh
+        if p.record is not None and not refresh:
+            return await asyncio.to_thread(self._finish, p, p.record, "cached")
+        async with self.store.lease(p.cache_key):
+            if not refresh:
+                record = await asyncio.to_thread(self.store.get_action, p.cache_key)
+                if record is not None:  # another build produced it while we waited: reuse it
+                    p.record = record
+                    return await asyncio.to_thread(self._finish, p, record, "cached")
+            record = await self._call(p)
+        p.record = record
+        p.status = "fresh"
+        return await asyncio.to_thread(self._finish, p, record, "built")
+
+    async def _call(self, p: Planned) -> dict[str, Any]:
+        v = p.variant
+        started = datetime.now(timezone.utc)
+        if v.operation == "render":
+            src = self.store.blob_path(p.doc["inputs"][0]["digest"].split(":", 1)[1])
+            t0 = time.monotonic()
+            data = await asyncio.to_thread(
+                render_image, src, width=v.width, height=v.height, fit=v.params.get("fit", "cover"),
+                output_format=v.output_format, quality=v.params.get("compression"))
+            meta = {"provider": "local", "model": "render", "request_id": None, "cost_usd": 0.0,
+                    "latency_s": round(time.monotonic() - t0, 3), "usage": None}
+        else:
+            provider = self.pool.get(v.provider)
+            req = image_request(p, self.store)
+            self._info(f"calling {v.provider} for {v.key}")
+            self.calls += 1
+            result = await provider.run(req)
+            data = result.data
+            meta = {"provider": result.provider, "model": result.model, "request_id": result.request_id,
+                    "cost_usd": round(result.cost_usd, 6), "latency_s": round(result.latency_s, 3),
+                    "usage": result.usage, "vendor_size": result.vendor_size}
+        blob = await asyncio.to_thread(self.store.put_blob, data)
+        record = {"cache_key": p.cache_key, "blob": blob, "bytes": len(data), "width": v.width, "height": v.height,
+                  "format": v.output_format, "created_at": started.isoformat(timespec="seconds"),
+                  "variant": v.key, "doc": p.doc, **meta}
+        await asyncio.to_thread(self.store.put_action, p.cache_key, record)
+        return record
+
+    def _finish(self, p: Planned, record: dict[str, Any], status: str) -> Outcome:
+        v = p.variant
+        head = self.store.get_head(v.key)
+        if head is None or head.get("cache_key") != p.cache_key or head.get("blob") != record["blob"]:
+            self.store.put_head(v.key, {"cache_key": p.cache_key, "blob": record["blob"], "doc": p.doc,
+                                        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        dest = self.catalog.output_dir / v.relpath
+        self.store.export_blob(record["blob"], dest)
+        return Outcome(p, status, record=record, output_path=dest)
+
+    def _checks(self, out: Outcome) -> list[CheckOutcome]:
+        v = out.planned.variant
+        data = out.output_path.read_bytes()
+        checks = [image_check(v, data)]
+        if v.operation != "render" and v.text and self.check_text != "off":
+            checks.append(self._text_check(v, data, out.record["blob"]))
+        return checks
+
+    def _text_check(self, v, data: bytes, blob: str) -> CheckOutcome:
+        # OCR takes ~0.5-4 s an image: its verdict on a blob is remembered, like any build output
+        note_key = hashlib.sha256(json.dumps([blob, list(v.text), TEXT_CHECK_VERSION]).encode()).hexdigest()
+        note = self.store.get_note("text_ok", note_key)
+        if note is not None:
+            return CheckOutcome(**note)
+        t = text_check(v, data, self.check_text)
+        if not t.skipped:
+            self.store.put_note("text_ok", note_key, dataclasses.asdict(t))
+        return t

@@ -1,0 +1,34 @@
+"""What building one variant came to: the unit the engine streams to Dagster, the CLI and the
+manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.engine.checks import CheckOutcome
+from pipelines.plan.plan import Planned
+
+
+@dataclass
+class Outcome:
+    planned: Planned  # re-planned at run time: the final cache key
+    status: str  # built | cached | failed | skipped
+    record: dict[str, Any] | None = None
+    error: str | None = None
+    output_path: Path | None = None
+    checks: list[CheckOutcome] = field(default_factory=list)
+    maybe_billed: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.planned.key
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("built", "cached")
+
+    @property
+    def blocks_dependants(self) -> bool:
+        return not self.ok or any(c.blocks for c in self.checks)

@@ -1,0 +1,79 @@
+"""A campaign's `schedule:` as a Dagster schedule that builds only what is missing or changed.
+
+At each tick the schedule plans the campaign (as `assetpipe build --select <campaign>` would, so a
+missing upstream in another campaign comes along) and requests a run of exactly those variants,
+or skips the tick with the reason when every variant is fresh.
+
+A code location reads the catalog once, when it loads. A tick that finds the YAML on disk no longer
+matching what was loaded skips, saying so: requesting a run from the old reading could pay for
+variants that were edited or removed since. Reloading the code location (UI: Deployment > Reload,
+or "Reload definitions" on the asset graph) makes the UI and the schedules see the edit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import dagster as dg
+
+from pipelines.errors import CatalogError
+from pipelines.orchestration.keys import (
+    CAMPAIGN_TAG,
+    ESTIMATE_TAG,
+    schedule_name,
+    variant_key,
+)
+from pipelines.plan.keys import key_doc
+from pipelines.plan.project import Project
+from pipelines.plan.worklist import plan_build
+
+
+def build_schedules(project: Project, job) -> list[dg.ScheduleDefinition]:
+    loaded = spec_fingerprint(project)
+    return [_schedule(project, job, cf.spec.campaign, cf.spec.schedule, loaded)
+            for cf in project.catalog.campaigns if cf.spec.schedule]
+
+
+def spec_fingerprint(project: Project) -> str:
+    """What the loaded definitions depend on: every variant's recipe with its inputs named rather
+    than hashed (a changed ref file is the plan's business, not a reason to reload)."""
+    docs = [(v.key, v.source, v.description, v.owners, v.tags, key_doc(v, [i.ref for i in v.inputs]))
+            for v in project.variants]
+    return hashlib.sha256(json.dumps(docs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
+    # RUNNING by default: writing `schedule:` in the catalog is the switch (the UI can still pause it)
+    @dg.schedule(name=schedule_name(campaign), cron_schedule=cron, job=job,
+                 default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description=f"Build what is missing or changed in {campaign}; skips when all is fresh")
+    def _tick(context: dg.ScheduleEvaluationContext):
+        stale = reload_needed(project, loaded)
+        if stale:
+            return dg.SkipReason(stale)
+        _plan, todo, estimate = plan_build(project, [f"{campaign}/*"])
+        if not todo:
+            return dg.SkipReason(f"{campaign}: all {_count(project, campaign)} variants are fresh")
+        return dg.RunRequest(
+            asset_selection=[variant_key(p.variant) for p in todo],
+            tags={CAMPAIGN_TAG: campaign, ESTIMATE_TAG: f"{estimate:.2f}"},
+        )
+
+    return _tick
+
+
+def reload_needed(project: Project, loaded: str) -> str | None:
+    """Why the loaded definitions no longer match the catalog on disk, or None."""
+    try:
+        on_disk = Project.load(project.catalog.root)
+    except CatalogError as exc:
+        return f"the catalog on disk has {len(exc.issues)} problem(s), first: {exc.issues[0]}; fix it and reload"
+    if spec_fingerprint(on_disk) != loaded:
+        return ("the catalog changed on disk since this code location loaded it; reload the code "
+                "location (Deployment > Reload) so the UI and this schedule see the edit")
+    return None
+
+
+def _count(project: Project, campaign: str) -> int:
+    return sum(v.campaign == campaign for v in project.variants)

@@ -1,0 +1,53 @@
+"""manifest.json: every variant of the catalog, what it is, where it is, what it cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.cache.files import atomic_write
+from pipelines.engine.outcome import Outcome
+from pipelines.plan.plan import Plan
+
+
+def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path) -> list[dict[str, Any]]:
+    entries = []
+    for p in plan.items:
+        v = p.variant
+        out = outcomes.get(v.key)
+        rec = out.record if out and out.record else p.record
+        e: dict[str, Any] = {
+            "key": v.key, "campaign": v.campaign, "asset": v.asset, "variant": v.vid, "vars": v.values,
+            "operation": v.operation, "path": None, "sha256": None, "width": v.width, "height": v.height,
+            "format": v.output_format, "cache_key": out.planned.cache_key if out else p.cache_key,
+            "model": v.model, "provider": v.provider or "local", "prompt": v.prompt, "text": list(v.text),
+            "cost_usd": 0.0, "cached": True, "built_at": None, "request_id": None, "status": p.status,
+            "upstream": v.upstream_keys,
+        }
+        if rec is not None:
+            e.update(path=v.relpath, sha256=rec["blob"], provider=rec.get("provider") or e["provider"],
+                     model=rec.get("model") or v.model, built_at=rec.get("created_at"),
+                     request_id=rec.get("request_id"), status="fresh")
+            paid_now = out is not None and out.status == "built"
+            e["cached"] = not paid_now
+            e["cost_usd"] = float(rec.get("cost_usd") or 0.0) if paid_now else 0.0
+            e["original_cost_usd"] = float(rec.get("cost_usd") or 0.0)
+        if out is not None and not out.ok:
+            e.update(status=out.status, error=out.error, path=None, sha256=None)
+            if out.maybe_billed:
+                e["maybe_billed"] = True
+        if out is not None and out.checks:
+            e["checks"] = {c.name: {"passed": c.passed, "severity": c.severity, "description": c.description,
+                                    **({"skipped": True} if c.skipped else {})} for c in out.checks}
+        entries.append(e)
+    return entries
+
+
+def write_manifest(output_dir: Path, entries: list[dict[str, Any]], totals: dict[str, Any]) -> Path:
+    path = output_dir / "manifest.json"
+    doc = {"version": 1, "totals": totals, "variants": entries}
+    data = json.dumps(doc, indent=2, ensure_ascii=False).encode() + b"\n"
+    if not (path.exists() and path.read_bytes() == data):
+        atomic_write(path, data)
+    return path

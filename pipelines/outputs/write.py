@@ -1,0 +1,28 @@
+"""After a build: every built variant's file in output_dir, manifest.json and the gallery."""
+
+from __future__ import annotations
+
+from pipelines.engine.outcome import Outcome
+from pipelines.outputs.gallery import write_gallery
+from pipelines.outputs.manifest import manifest_entries, write_manifest
+from pipelines.plan.plan import Plan
+from pipelines.plan.project import Project
+
+
+def write_outputs(project: Project, plan: Plan, outcomes: dict[str, Outcome]) -> None:
+    out_dir = project.catalog.output_dir
+    # a no-op build still exports any output missing from output_dir (say, after `rm -r out`)
+    for p in plan.items:
+        if p.record is not None and p.key not in outcomes:
+            project.store.export_blob(p.record["blob"], out_dir / p.variant.relpath)
+    entries = manifest_entries(plan, outcomes, out_dir)
+    totals = {
+        "variants": len(entries),
+        "built": sum(1 for o in outcomes.values() if o.status == "built"),
+        "cached": sum(1 for e in entries if e.get("path") and e["cached"]),
+        "failed": sum(1 for o in outcomes.values() if not o.ok),
+        "missing": sum(1 for e in entries if not e.get("path")),
+        "cost_usd": round(sum(e["cost_usd"] for e in entries), 4),
+    }
+    write_manifest(out_dir, entries, totals)
+    write_gallery(out_dir, entries, title=f"assetpipe: {project.catalog.root.resolve().name}")

@@ -1,0 +1,172 @@
+"""The plan: what is fresh, what is missing, what changed and why, and the cost.
+
+Each variant's cache key (pipelines.plan.keys) is looked up in the store; its head (the last
+build of that variant) says why it changed. `recipe` is the same hash with upstream inputs named by *their* recipe instead of their output.
+It is the Dagster code_version: Dagster tracks upstream data versions itself, so the recipe is the
+part of the key a definitions load can know before anything is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from pipelines.cache.hashing import FileHasher
+from pipelines.cache.store import Store
+from pipelines.catalog.loader import Catalog
+from pipelines.catalog.variant import Variant
+from pipelines.plan.keys import key_doc, key_hash
+
+
+@dataclass
+class Planned:
+    variant: Variant
+    cache_key: str
+    recipe: str
+    doc: dict[str, Any]
+    status: str  # fresh | missing | changed
+    reasons: list[str] = field(default_factory=list)
+    record: dict[str, Any] | None = None  # the action record when fresh
+    est_cost: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return self.variant.key
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+@dataclass
+class Plan:
+    items: list[Planned]
+
+    def __post_init__(self) -> None:
+        self.by_key = {p.key: p for p in self.items}
+
+    def totals(self, items: Iterable[Planned] | None = None) -> dict[str, Any]:
+        items = list(self.items if items is None else items)
+        todo = [p for p in items if p.status != "fresh"]
+        by_provider: dict[str, float] = {}
+        for p in todo:
+            name = p.variant.provider or "local"
+            by_provider[name] = round(by_provider.get(name, 0.0) + p.est_cost, 4)
+        return {
+            "variants": len(items),
+            "fresh": sum(p.status == "fresh" for p in items),
+            "missing": sum(p.status == "missing" for p in items),
+            "changed": sum(p.status == "changed" for p in items),
+            "to_build": len(todo),
+            "estimated_cost_usd": round(sum(p.est_cost for p in todo), 4),
+            "estimated_cost_by_provider_usd": by_provider,
+        }
+
+    def to_json(self, items: Iterable[Planned] | None = None) -> dict[str, Any]:
+        items = list(self.items if items is None else items)
+        return {"variants": [_row(p) for p in items], "totals": self.totals(items)}
+
+
+def _row(p: Planned) -> dict[str, Any]:
+    v = p.variant
+    return {
+        "key": v.key, "campaign": v.campaign, "asset": v.asset, "variant": v.vid, "vars": v.values,
+        "operation": v.operation, "status": p.status, "reason": p.reason, "reasons": p.reasons,
+        "provider": v.provider, "model": v.model, "size": v.params.get("size"), "cache_key": p.cache_key,
+        "estimated_cost_usd": round(p.est_cost, 4) if p.status != "fresh" else 0.0,
+        "upstream": v.upstream_keys,
+    }
+
+
+class Planner:
+    """Computes keys in dependency order. `estimator(variant) -> USD` prices one call."""
+
+    def __init__(self, catalog: Catalog, store: Store, hasher: FileHasher, estimator=None):
+        self.catalog, self.store, self.hasher = catalog, store, hasher
+        self.estimator = estimator or (lambda v: 0.0)
+
+    def plan(self, variants: list[Variant]) -> Plan:
+        done: dict[str, Planned] = {}
+        for v in variants:
+            done[v.key] = self.plan_one(v, done)
+        return Plan(list(done.values()))
+
+    def recipes(self, variants: list[Variant]) -> dict[str, str]:
+        """Only the recipe hashes (Dagster code versions): no store reads at all."""
+        out: dict[str, str] = {}
+        for v in variants:
+            digests = ["sha256:" + self.hasher.digest(i.path) if i.kind == "file" else "recipe:" + out[i.ref]
+                       for i in v.inputs]
+            out[v.key] = key_hash(key_doc(v, digests))
+        return out
+
+    def input_digests(self, v: Variant, done: dict[str, Planned]) -> tuple[list[str], list[str]]:
+        """(digests for the cache key, digests for the recipe)."""
+        key_digests, recipe_digests = [], []
+        for i in v.inputs:
+            if i.kind == "file":
+                d = "sha256:" + self.hasher.digest(i.path)
+                key_digests.append(d)
+                recipe_digests.append(d)
+            else:
+                up = done[i.ref]
+                key_digests.append("sha256:" + up.record["blob"] if up.record else "key:" + up.cache_key)
+                recipe_digests.append("recipe:" + up.recipe)
+        return key_digests, recipe_digests
+
+    def plan_one(self, v: Variant, done: dict[str, Planned], *, record: dict | None = None) -> Planned:
+        key_digests, recipe_digests = self.input_digests(v, done)
+        doc = key_doc(v, key_digests)
+        cache_key = key_hash(doc)
+        recipe = key_hash(key_doc(v, recipe_digests))
+        record = record or self.store.get_action(cache_key)
+        head = self.store.get_head(v.key)
+        if record is not None:
+            if head is not None and head.get("cache_key") == cache_key:
+                return Planned(v, cache_key, recipe, doc, "fresh", [], record, 0.0)
+            # The image is in the cache, but this variant's last build was another take (say the
+            # spec was edited, built, then reverted) or it was never built here: a build must still
+            # materialize it (free: a cache hit) so its file, its head and the UI agree with the plan.
+            if head is None:
+                return Planned(v, cache_key, recipe, doc, "missing", ["never built here; in the cache (free)"], record, 0.0)
+            reasons = diff_reasons(head.get("doc") or {}, doc, v, done) + ["in the cache (free)"]
+            return Planned(v, cache_key, recipe, doc, "changed", reasons, record, 0.0)
+        est = self.estimator(v)
+        if head is None:
+            return Planned(v, cache_key, recipe, doc, "missing", ["never built"], None, est)
+        if head.get("cache_key") == cache_key:
+            return Planned(v, cache_key, recipe, doc, "missing", ["built before, but not in this cache"], None, est)
+        return Planned(v, cache_key, recipe, doc, "changed", diff_reasons(head.get("doc") or {}, doc, v, done), None, est)
+
+
+def diff_reasons(old: dict[str, Any], new: dict[str, Any], v: Variant, done: dict[str, Planned]) -> list[str]:
+    out: list[str] = []
+    if old.get("v") != new.get("v"):
+        return ["cache key format changed"]
+    if old.get("operation") != new.get("operation"):
+        out.append(f"operation {old.get('operation')} -> {new.get('operation')}")
+    if old.get("model") != new.get("model"):
+        out.append(f"model {old.get('model')} -> {new.get('model')}")
+    if old.get("prompt") != new.get("prompt"):
+        out.append("prompt")
+    op, np_ = old.get("params") or {}, new.get("params") or {}
+    for k in sorted(set(op) | set(np_)):
+        if op.get(k) != np_.get(k):
+            out.append(f"{k} {op.get(k, '-')} -> {np_.get(k, '-')}")
+    oi, ni = old.get("inputs") or [], new.get("inputs") or []
+    for idx, inp in enumerate(v.inputs):
+        before = oi[idx]["digest"] if idx < len(oi) else None
+        after = ni[idx]["digest"] if idx < len(ni) else None
+        if before != after:
+            what = f"upstream {inp.ref}" if inp.kind == "upstream" else f"input {inp.role} {inp.ref}"
+            if inp.kind == "upstream":
+                up = done.get(inp.ref)
+                what += " (rebuilt)" if up is not None and up.status == "fresh" else " (changed)"
+            out.append(what)
+    if len(oi) > len(v.inputs):
+        out.append("inputs removed")
+    if old.get("revision") != new.get("revision"):
+        out.append(f"revision {old.get('revision')} -> {new.get('revision')}")
+    if old.get("text") != new.get("text") and ("text" in old or "text" in new):
+        out.append("expected text")
+    return out or ["key changed"]

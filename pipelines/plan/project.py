@@ -1,0 +1,79 @@
+"""A loaded catalog with everything needed to plan it: variants, store, hasher, providers.
+
+Used by the CLI, the Dagster definitions and the schedules alike, so all three agree on keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.cache.hashing import FileHasher
+from pipelines.cache.store import Store
+from pipelines.catalog.loader import Catalog, load_catalog
+from pipelines.catalog.variant import Variant
+from pipelines.catalog.variants import expand
+from pipelines.errors import CatalogError, CatalogIssue
+from pipelines.plan.plan import Plan, Planner
+from pipelines.plan.pool import ProviderPool
+from pipelines.plan.requests import request_for
+from providers.base import InputImage
+
+
+@dataclass
+class Project:
+    catalog: Catalog
+    variants: list[Variant]
+    store: Store
+    hasher: FileHasher
+    pool: ProviderPool = field(default=None)  # type: ignore[assignment]
+
+    @classmethod
+    def load(cls, root: Path | str) -> "Project":
+        catalog = load_catalog(root, partial=True)  # expand() reports loading problems with its own
+        variants = expand(catalog)
+        store = Store(catalog.cache_url, lock_dir=catalog.state_dir / "locks" / "keys")
+        hasher = FileHasher(catalog.state_dir)
+        return cls(catalog, variants, store, hasher, ProviderPool(catalog))
+
+    def estimate(self, v: Variant) -> float:
+        if v.provider is None:
+            return 0.0
+        return self.pool.estimate(v.provider, request_for(v, ""))
+
+    def planner(self) -> Planner:
+        return Planner(self.catalog, self.store, self.hasher, self.estimate)
+
+    def plan(self) -> Plan:
+        try:
+            return self.planner().plan(self.variants)
+        finally:
+            self.hasher.save()
+
+    def provider_issues(self) -> list[CatalogIssue]:
+        """What the configured vendors cannot do, found before anything is spent."""
+        issues = []
+        for v in self.variants:
+            if v.provider is None:
+                continue
+            try:
+                provider = self.pool.get(v.provider)
+            except Exception as exc:  # unknown type, bad options
+                issues.append(_at(v.source, f"provider {v.provider!r}: {exc}"))
+                continue
+            dummy = InputImage(Path("x.png"), "0" * 64, "x.png")
+            images = tuple(dummy for i in v.inputs if i.role == "image")
+            mask = dummy if any(i.role == "mask" for i in v.inputs) else None
+            for problem in provider.problems(request_for(v, "", images, mask)):
+                issues.append(_at(v.source, f"{v.key}: {problem}"))
+        return issues
+
+    def validate(self) -> None:
+        issues = self.provider_issues()
+        if issues:
+            raise CatalogError(issues)
+
+
+def _at(source: str, message: str) -> CatalogIssue:
+    path, _, line = source.rpartition(":")
+    return CatalogIssue(path, int(line) if line.isdigit() else 0, message)

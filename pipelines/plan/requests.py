@@ -1,0 +1,52 @@
+"""Turning a planned variant into the provider's ImageRequest (inputs resolved to local files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.cache.store import Store
+from pipelines.catalog.variant import Variant
+from pipelines.plan.plan import Planned
+from providers.base import ImageRequest, InputImage
+
+
+def image_request(p: Planned, store: Store | None = None, *, for_estimate: bool = False) -> ImageRequest:
+    v = p.variant
+    images: list[InputImage] = []
+    mask = None
+    for inp, d in zip(v.inputs, p.doc["inputs"]):
+        digest = d["digest"].split(":", 1)[1]
+        if for_estimate:
+            img = InputImage(Path(inp.ref), digest, inp.ref.rsplit("/", 1)[-1])
+        elif inp.kind == "file":
+            img = InputImage(inp.path, digest, inp.path.name)
+        else:
+            if not d["digest"].startswith("sha256:"):
+                raise ValueError(f"upstream {inp.ref} of {v.key} is not built yet")
+            path = store.blob_path(digest)
+            img = InputImage(path, digest, f"{inp.ref.replace('/', '_')}.{sniff_ext(path)}")
+        if inp.role == "mask":
+            mask = img
+        else:
+            images.append(img)
+    return request_for(v, p.cache_key, tuple(images), mask)
+
+
+def request_for(v: Variant, cache_key: str, images=(), mask=None) -> ImageRequest:
+    prm = v.params
+    return ImageRequest(
+        cache_key=cache_key, operation="edit" if v.operation == "edit" else "generate", prompt=v.prompt or "",
+        width=v.width, height=v.height, output_format=v.output_format, model=v.model,
+        quality=prm.get("quality"), background=prm.get("background"), compression=prm.get("compression"),
+        fidelity=prm.get("fidelity"), images=images, mask=mask, label=v.key, text=v.text,
+    )
+
+
+def sniff_ext(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head.startswith(b"\xff\xd8"):
+        return "jpg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return "png"

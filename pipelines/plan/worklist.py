@@ -1,0 +1,26 @@
+"""What a build would do: the selected variants that are not fresh, plus the missing upstreams
+they need, priced. Shared by `assetpipe build`, `--dry-run` and the schedules, so all three agree."""
+
+from __future__ import annotations
+
+from pipelines.catalog.select import select
+from pipelines.plan.plan import Plan, Planned
+from pipelines.plan.project import Project
+
+
+def plan_build(project: Project, selection=None, refresh: bool = False) -> tuple[Plan, list[Planned], float]:
+    """What a build would do: the selected variants that are not fresh (all selected with refresh),
+    plus any missing upstream variant they need. Returns (plan, to_build in dependency order, USD)."""
+    plan = project.plan()
+    chosen = {v.key for v in select(project.variants, selection)}
+    want = {k for k in chosen if refresh or plan.by_key[k].status != "fresh"}
+    stack = list(want)
+    while stack:  # an edit cannot run without its upstream: build missing upstreams too
+        for up in plan.by_key[stack.pop()].variant.upstream_keys:
+            if up not in want and plan.by_key[up].status != "fresh":
+                want.add(up)
+                stack.append(up)
+    to_build = [p for p in plan.items if p.key in want]
+    # a refresh pays for every selected variant, even one whose image is in the cache
+    estimate = sum(project.estimate(p.variant) if refresh else p.est_cost for p in to_build)
+    return plan, to_build, round(estimate, 4)
