@@ -18,11 +18,15 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping
+from typing import Any, AsyncContextManager, ClassVar, Literal, Mapping, Protocol
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from providers.errors import AuthError, UnsupportedError
+from providers.http import ProviderClient
+from providers.limits import Limiter
+from providers.sizes import apply_mask, conform
 
 Operation = Literal["generate", "edit"]
 DEFAULT_MODEL = "gpt-image-2"
@@ -125,6 +129,21 @@ class Capabilities:
     needs_public_urls: bool = False  # inputs must be uploaded to `uploads:` first
 
 
+class SlotLimiter(Protocol):
+    """A vendor's limits: `slot()` is held for a whole job (vendors count jobs in flight),
+    `pace()` waits for the requests-per-minute budget before a create."""
+
+    def slot(self) -> AsyncContextManager[None]: ...
+
+    async def pace(self) -> None: ...
+
+
+class InputUploader(Protocol):
+    """Makes an input image reachable by a URL-only vendor (providers.uploads.Uploader)."""
+
+    async def url_for(self, img: InputImage) -> str: ...
+
+
 class ImageProvider(ABC):
     """A configured vendor endpoint (`name` is the catalog's key, e.g. `modelverse`)."""
 
@@ -136,16 +155,14 @@ class ImageProvider(ABC):
         name: str,
         config: ProviderConfig,
         *,
-        client: Any = None,  # an httpx.AsyncClient; the HTTP layer makes one when None
-        uploader: Any = None,  # providers.uploads.Uploader, for URL-only vendors
+        client: httpx.AsyncClient | None = None,  # injected (tests, benchmarks); else made on first use
+        uploader: InputUploader | None = None,  # for URL-only vendors
         env: Mapping[str, str] | None = None,
-        limiter: Any = None,  # providers.limits.Limiter; shared by every process when it has a lock_dir
+        limiter: SlotLimiter | None = None,  # shared by every process when it keeps slot files
     ):
-        from providers.limits import Limiter
-
         self.name = name
         self.config = config
-        self.client = client
+        self.http = ProviderClient(config, client)
         self.uploader = uploader
         self._env = os.environ if env is None else env
         self.limiter = limiter or Limiter(name, config.max_concurrency, config.requests_per_minute)
@@ -187,10 +204,6 @@ class ImageProvider(ABC):
 
     async def run(self, req: ImageRequest) -> ImageResult:
         """Call the vendor, then verify and conform the image. The only entry point callers use."""
-        from providers.sizes import (
-            conform,  # local: keeps import of providers.base light
-        )
-
         problems = self.problems(req)
         if problems:
             raise UnsupportedError("; ".join(problems), provider=self.name)
@@ -206,8 +219,6 @@ class ImageProvider(ABC):
             conform, raw.data, req.width, req.height, req.output_format, req.compression, provider=self.name
         )
         if local_mask is not None:
-            from providers.sizes import apply_mask
-
             data = await asyncio.to_thread(apply_mask, data, req.images[0].read(), local_mask.read(),
                                            req.output_format, req.compression)
         cost = raw.cost_usd if raw.cost_usd is not None else self.estimate_cost(req)
@@ -232,5 +243,4 @@ class ImageProvider(ABC):
         raise UnsupportedError(f"provider '{self.name}' ({self.type_name}) has no edit endpoint", provider=self.name)
 
     async def aclose(self) -> None:
-        if self.client is not None and getattr(self, "_owns_client", False):
-            await self.client.aclose()
+        await self.http.aclose()

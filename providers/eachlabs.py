@@ -128,32 +128,50 @@ def build_input(
     out["prompt"] = req.prompt
 
     if req.operation == "edit":
-        field = next((f for f in ("image_urls", "image_url", "images", "image") if f in props), None)
-        if field is None:
-            raise UnsupportedError("the edit model's request_schema has no image URL field", provider=provider)
-        if props[field].get("type") == "array" or (field.endswith("s") and props[field].get("type") is None):
-            max_items = props[field].get("maxItems")
-            if isinstance(max_items, int) and len(image_urls) > max_items:
-                raise UnsupportedError(
-                    f"the edit model takes at most {max_items} input images, got {len(image_urls)}", provider=provider
-                )
-            out[field] = list(image_urls)
-        else:
-            if len(image_urls) != 1:
-                raise UnsupportedError(
-                    f"the edit model's schema takes one image (`{field}`), got {len(image_urls)}", provider=provider
-                )
-            out[field] = image_urls[0]
+        out.update(_image_field(props, image_urls, provider))
+    vendor_size = _size_field(props, req, out)
+    _optional_fields(props, req, out)
+    missing = sorted(r for r in required if r not in out and "default" not in props.get(r, {}))
+    if missing:
+        raise UnsupportedError(
+            f"the model's request_schema requires fields assetpipe does not fill: {', '.join(missing)}",
+            provider=provider,
+        )
+    return out, vendor_size
 
-    vendor_size = None
+
+def _image_field(props: dict, image_urls: list[str], provider: str | None) -> dict[str, Any]:
+    """The edit's input images under whichever field the schema declares (a list or one URL)."""
+    field = next((f for f in ("image_urls", "image_url", "images", "image") if f in props), None)
+    if field is None:
+        raise UnsupportedError("the edit model's request_schema has no image URL field", provider=provider)
+    if props[field].get("type") == "array" or (field.endswith("s") and props[field].get("type") is None):
+        max_items = props[field].get("maxItems")
+        if isinstance(max_items, int) and len(image_urls) > max_items:
+            raise UnsupportedError(
+                f"the edit model takes at most {max_items} input images, got {len(image_urls)}", provider=provider
+            )
+        return {field: list(image_urls)}
+    if len(image_urls) != 1:
+        raise UnsupportedError(
+            f"the edit model's schema takes one image (`{field}`), got {len(image_urls)}", provider=provider
+        )
+    return {field: image_urls[0]}
+
+
+def _size_field(props: dict, req: ImageRequest, out: dict[str, Any]) -> str | None:
+    """The nearest size the schema's enum offers (the image is conformed to WxH afterwards)."""
     for field in ("image_size", "size"):
         if field in props:
             values = _enum(props[field])
             vendor_size = nearest_enum_size(req.width, req.height, list(values or _FALLBACK_SIZES))
             if vendor_size is not None:
                 out[field] = vendor_size
-            break
+            return vendor_size
+    return None
 
+
+def _optional_fields(props: dict, req: ImageRequest, out: dict[str, Any]) -> None:
     optional = {
         "quality": req.quality,
         "background": req.background,
@@ -169,14 +187,6 @@ def build_input(
                 value = _pick(props[field], "png")  # lossless, conformed to the asked format later
             if value is not None:
                 out[field] = value
-
-    missing = sorted(r for r in required if r not in out and "default" not in props.get(r, {}))
-    if missing:
-        raise UnsupportedError(
-            f"the model's request_schema requires fields assetpipe does not fill: {', '.join(missing)}",
-            provider=provider,
-        )
-    return out, vendor_size
 
 
 def output_urls(output: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""gptimageapi.dev (PROTOCOLS.md §3): one synchronous JSON POST, aspect-ratio sizes, a code/message envelope.
+"""gptimageapi.dev (docs/protocols.md): one synchronous JSON POST, aspect-ratio sizes, a code/message envelope.
 
     POST {base}/v1/images/generate  {prompt, model, size: "4:3", quality, n, background}
     -> {"code": 0, "message": "ok", "data": {"images": [{"url": ...}]}}
@@ -18,7 +18,6 @@ the list. The vendor picks the pixels; `run()` resizes/crops to the catalog's ex
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from providers import http, pricing
@@ -44,7 +43,7 @@ def _code(value: Any) -> int | None:
 
 def envelope_error(name: str, body: dict[str, Any], request_id: str | None, secrets: list[str]) -> ProviderError:
     code = _code(body.get("code"))
-    message = http._message_of(body.get("message")) or http._message_of(body.get("error")) or "no message"
+    message = http.message_of(body.get("message")) or http.message_of(body.get("error")) or "no message"
     status = code if code is not None and 400 <= code <= 599 else None
     return http.error_for(name, status, message, str(body.get("code")), request_id, secrets=secrets)
 
@@ -78,25 +77,25 @@ class GptImageApiProvider(ImageProvider):
     async def _generate(self, req: ImageRequest) -> RawImage:
         body = self.body_for(req)
         url = http.join_url(self.base_url, "/v1/images/generate")
-        secrets = http.secrets_of(self)
-        attempt = 0
-        while True:
-            resp = await http.send(self, "POST", url, idempotent=False, create=True, json=body)
-            answer = http.json_body(resp, self)
-            request_id = http.request_id_from(resp)
-            if not isinstance(answer, dict):
-                raise ProtocolError("expected a JSON object", provider=self.name, request_id=request_id)
-            data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
-            request_id = request_id or http._first_str(answer.get("request_id"), data.get("request_id"),
-                                                       data.get("id"), answer.get("id"))
-            if _code(answer.get("code")) not in (0, None):
-                err = envelope_error(self.name, answer, request_id, secrets)
-                if not err.retryable or attempt >= self.config.max_retries:
-                    raise err
-                await asyncio.sleep(http.backoff_delay(attempt, None, base=http._retry_base(self)))
-                attempt += 1
-                continue
-            return await self._image(data, request_id, req, body["size"])
+        # an error envelope in a 200 is checked inside send(): a retryable one is re-POSTed under
+        # the same retry policy as an HTTP 429/5xx (no image was made, nothing was billed)
+        resp = await http.send(self, "POST", url, idempotent=False, create=True, json=body, check=self._envelope_ok)
+        answer = http.json_body(resp, self)
+        data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+        return await self._image(data, self._request_id(resp, answer), req, body["size"])
+
+    def _envelope_ok(self, resp) -> None:
+        answer = http.json_body(resp, self)
+        if not isinstance(answer, dict):
+            raise ProtocolError("expected a JSON object", provider=self.name, request_id=http.request_id_from(resp))
+        if _code(answer.get("code")) not in (0, None):
+            raise envelope_error(self.name, answer, self._request_id(resp, answer), http.secrets_of(self))
+
+    @staticmethod
+    def _request_id(resp, answer: dict[str, Any]) -> str | None:
+        data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+        return http.request_id_from(resp) or http.first_str(answer.get("request_id"), data.get("request_id"),
+                                                             data.get("id"), answer.get("id"))
 
     async def _image(self, data: dict[str, Any], request_id: str | None, req: ImageRequest, ratio: str) -> RawImage:
         images = data.get("images")

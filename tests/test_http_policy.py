@@ -263,12 +263,12 @@ def test_make_client_ignores_env_proxies_and_uses_config_timeouts(monkeypatch):
         asyncio.run(client.aclose())
 
 
-def test_client_for_owns_and_renews_per_loop(emu):
+def test_the_provider_owns_its_client_and_renews_it_per_loop(emu):
     p = stub(emu.base_url)
 
     async def first():
-        c = http.client_for(p)
-        assert http.client_for(p) is c and p._owns_client
+        c = p.http.get()
+        assert p.http.get() is c and p.http.owns
         return c
 
     c1 = asyncio.run(first())
@@ -276,8 +276,9 @@ def test_client_for_owns_and_renews_per_loop(emu):
     assert c1 is not c2
 
     async def close():
+        c = p.http.get()
         await p.aclose()
-        assert p.client.is_closed
+        assert c.is_closed
 
     asyncio.run(close())
 

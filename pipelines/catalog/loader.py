@@ -212,26 +212,43 @@ def load_catalog(root: Path | str, *, partial: bool = False) -> Catalog:
     same run (all errors at once). Problems in catalog.yaml still raise: without valid settings,
     expansion would only add noise."""
     root = Path(root)
-    issues: list[CatalogIssue] = []
-    settings_path = root / "catalog.yaml"
-    shown = _display(settings_path)
     if not root.is_dir():
         raise CatalogError([CatalogIssue(_display(root), 0, "catalog directory not found "
                                                     f"(pass --catalog DIR or set {CATALOG_ENV})")])
-    settings_lines = Lines(shown)
-    settings = None
-    if settings_path.exists():
-        try:
-            data, settings_lines = load_yaml(settings_path, shown)
-            settings = _validate(Settings, data, settings_lines, issues)
-        except YamlLoadError as exc:
-            issues.append(exc.issue)
-    else:
-        settings = Settings()
-    if settings is not None:
-        issues.extend(_provider_type_issues(settings, settings_lines))
+    issues: list[CatalogIssue] = []
+    settings, settings_lines = _load_settings(root, issues)
     catalog = Catalog(root, settings or Settings(), settings_lines)
+    catalog.locales = _load_locales(root, issues)
+    catalog.campaigns = _load_campaigns(root, issues)
+    if not catalog.campaigns and not issues:
+        issues.append(CatalogIssue(_display(root / "campaigns"), 0, "no campaigns: add campaigns/<name>.yaml"))
+    if issues:
+        if partial and settings is not None:
+            catalog.issues = issues
+            return catalog
+        raise CatalogError(issues)
+    return catalog
 
+
+def _load_settings(root: Path, issues: list[CatalogIssue]) -> tuple[Settings | None, Lines]:
+    """catalog.yaml (defaults when absent); None when it does not validate."""
+    path = root / "catalog.yaml"
+    shown = _display(path)
+    if not path.exists():
+        return Settings(), Lines(shown)
+    try:
+        data, lines = load_yaml(path, shown)
+    except YamlLoadError as exc:
+        issues.append(exc.issue)
+        return None, Lines(shown)
+    settings = _validate(Settings, data, lines, issues)
+    if settings is not None:
+        issues.extend(_provider_type_issues(settings, lines))
+    return settings, lines
+
+
+def _load_locales(root: Path, issues: list[CatalogIssue]) -> dict[str, LocaleFile]:
+    locales: dict[str, LocaleFile] = {}
     for path in sorted((root / "locales").glob("*.y*ml")):
         try:
             data, lines = load_yaml(path, _display(path))
@@ -244,8 +261,11 @@ def load_catalog(root: Path | str, *, partial: bool = False) -> Catalog:
         if not isinstance(data, dict):
             issues.append(lines.issue((), "a locale file is a mapping of names to strings"))
             continue
-        catalog.locales[code] = LocaleFile(code, data, lines, path)
+        locales[code] = LocaleFile(code, data, lines, path)
+    return locales
 
+
+def _load_campaigns(root: Path, issues: list[CatalogIssue]) -> list[CampaignFile]:
     seen: dict[str, CampaignFile] = {}
     for path in sorted((root / "campaigns").glob("*.y*ml")):
         try:
@@ -257,19 +277,11 @@ def load_catalog(root: Path | str, *, partial: bool = False) -> Catalog:
         if spec is None:
             continue
         if spec.campaign in seen:
-            issues.append(lines.issue(("campaign",), f"duplicate campaign {spec.campaign!r} (also in {seen[spec.campaign].lines.path})"))
+            issues.append(lines.issue(("campaign",), f"duplicate campaign {spec.campaign!r} "
+                                                     f"(also in {seen[spec.campaign].lines.path})"))
             continue
-        cf = CampaignFile(spec, lines, path, index, broken)
-        seen[spec.campaign] = cf
-        catalog.campaigns.append(cf)
-    if not catalog.campaigns and not issues:
-        issues.append(CatalogIssue(_display(root / "campaigns"), 0, "no campaigns: add campaigns/<name>.yaml"))
-    if issues:
-        if partial and settings is not None:
-            catalog.issues = issues
-            return catalog
-        raise CatalogError(issues)
-    return catalog
+        seen[spec.campaign] = CampaignFile(spec, lines, path, index, broken)
+    return list(seen.values())
 
 
 def _provider_type_issues(settings: Settings, lines: Lines) -> list[CatalogIssue]:

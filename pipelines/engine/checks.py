@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -18,12 +18,15 @@ from pipelines.engine import ocr
 TEXT_CHECK_VERSION = 1  # bump when the OCR engine or the comparison changes: cached verdicts expire
 FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
+CheckName = Literal["image_ok", "text_ok"]
+Severity = Literal["ERROR", "WARN"]
+
 
 @dataclass
 class CheckOutcome:
-    name: str  # image_ok | text_ok
+    name: CheckName
     passed: bool
-    severity: str = "ERROR"  # ERROR | WARN
+    severity: Severity = "ERROR"
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     skipped: bool = False

@@ -30,7 +30,7 @@ from pipelines.engine.checks import (
     image_check,
     text_check,
 )
-from pipelines.engine.outcome import Outcome
+from pipelines.engine.outcome import Outcome, OutcomeStatus
 from pipelines.engine.render import render_image
 from pipelines.errors import AssetpipeError
 from pipelines.plan.plan import Planned, Planner
@@ -165,7 +165,7 @@ class Engine:
         await asyncio.to_thread(self.store.put_action, p.cache_key, record)
         return record
 
-    def _finish(self, p: Planned, record: dict[str, Any], status: str) -> Outcome:
+    def _finish(self, p: Planned, record: dict[str, Any], status: OutcomeStatus) -> Outcome:
         v = p.variant
         head = self.store.get_head(v.key)
         if head is None or head.get("cache_key") != p.cache_key or head.get("blob") != record["blob"]:

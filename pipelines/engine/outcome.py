@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pipelines.engine.checks import CheckOutcome
 from pipelines.plan.plan import Planned
+
+# built: paid (or rendered) now; cached: a cache hit; failed; skipped: an upstream was not usable
+OutcomeStatus = Literal["built", "cached", "failed", "skipped"]
 
 
 @dataclass
 class Outcome:
     planned: Planned  # re-planned at run time: the final cache key
-    status: str  # built | cached | failed | skipped
+    status: OutcomeStatus
     record: dict[str, Any] | None = None
     error: str | None = None
     output_path: Path | None = None

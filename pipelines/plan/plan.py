@@ -9,13 +9,15 @@ part of the key a definitions load can know before anything is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 from pipelines.cache.hashing import FileHasher
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog
 from pipelines.catalog.variant import Variant
 from pipelines.plan.keys import key_doc, key_hash
+
+PlanStatus = Literal["fresh", "missing", "changed"]
 
 
 @dataclass
@@ -24,7 +26,7 @@ class Planned:
     cache_key: str
     recipe: str
     doc: dict[str, Any]
-    status: str  # fresh | missing | changed
+    status: PlanStatus
     reasons: list[str] = field(default_factory=list)
     record: dict[str, Any] | None = None  # the action record when fresh
     est_cost: float = 0.0

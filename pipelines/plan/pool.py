@@ -7,7 +7,8 @@ process on this machine (CLI build, UI run, schedule) shares one set of N slots 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+import httpx
 
 from pipelines.catalog.loader import Catalog
 from providers.base import ImageProvider, ImageRequest
@@ -16,7 +17,7 @@ from providers.registry import provider_class
 
 
 class ProviderPool:
-    def __init__(self, catalog: Catalog, lock_dir: Path | None = None, client: Any = None):
+    def __init__(self, catalog: Catalog, lock_dir: Path | None = None, client: httpx.AsyncClient | None = None):
         self.catalog = catalog
         self.lock_dir = lock_dir if lock_dir is not None else catalog.state_dir / "locks" / "slots"
         self.client = client
