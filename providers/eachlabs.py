@@ -1,4 +1,4 @@
-"""EachLabs Predictions API (PROTOCOLS.md §2): schema-driven input, create, poll, download.
+"""EachLabs Predictions API (docs/protocols.md §2): schema-driven input, create, poll, download.
 
 The vendor tells clients to build `input` from the model's live `request_schema`, and the two
 public descriptions of the edit model disagree (`image_urls` array vs `image_url` string), so we

@@ -1,4 +1,4 @@
-"""gptimageapi.dev (docs/protocols.md): one synchronous JSON POST, aspect-ratio sizes, a code/message envelope.
+"""gptimageapi.dev (docs/protocols.md §3): one synchronous JSON POST, aspect-ratio sizes, a code/message envelope.
 
     POST {base}/v1/images/generate  {prompt, model, size: "4:3", quality, n, background}
     -> {"code": 0, "message": "ok", "data": {"images": [{"url": ...}]}}

@@ -101,7 +101,7 @@ def client_for(provider: Any) -> httpx.AsyncClient:
 
 
 def join_url(base: str | None, path: str) -> str:
-    """`{base}{path}`: base_url + the vendor's path (docs/protocols.md), one slash between."""
+    """`{base}{path}`: base_url + the vendor's path, one slash between (docs/protocols.md §0)."""
     if not base:
         raise ProviderError("provider has no base_url configured")
     return base.rstrip("/") + "/" + path.lstrip("/")

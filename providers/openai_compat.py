@@ -1,4 +1,4 @@
-"""OpenAI-compatible Images API (PROTOCOLS.md §1): api.openai.com, api.modelverse.cn, any compatible host.
+"""OpenAI-compatible Images API (docs/protocols.md §1): api.openai.com, api.modelverse.cn, any compatible host.
 
 Synchronous: one POST per image, which the server may bill even when the answer is lost. The
 Images API has no idempotency key, so a POST is never sent twice after it may have arrived

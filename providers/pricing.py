@@ -1,6 +1,7 @@
 """The price table every cost estimate and `--max-cost` check reads, versioned by month.
 
-Sources (PROTOCOLS.md, August 2026) and the assumptions made where no source says:
+Sources (the vendors' pages, August 2026; docs/protocols.md §6) and the assumptions made where no
+source says:
 
 - OpenAI-compatible hosts and EachLabs bill gpt-image-2 by tokens: text in $5/M, image in $10/M,
   text out $40/M, image out $30/M. A response's `usage` gives the exact cost (`cost_from_usage`).

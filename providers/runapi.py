@@ -1,4 +1,4 @@
-"""RunAPI gpt-image-2 tasks (PROTOCOLS.md §4): idempotent create, poll, download.
+"""RunAPI gpt-image-2 tasks (docs/protocols.md §4): idempotent create, poll, download.
 
 RunAPI honours an `Idempotency-Key`: a create replayed with the same key returns the same task
 (`task_replayed: true`) instead of starting a second one, so unlike EachLabs a create whose
