@@ -1,4 +1,4 @@
-"""An EachLabs Predictions API emulator (PROTOCOLS.md §2) on 127.0.0.1.
+"""An EachLabs Predictions API emulator on 127.0.0.1 (docs/protocols.md, EachLabs).
 
 Faithful where clients trip: the live `request_schema` (with the `image_urls` array or the
 `image_url` string variant), input validated against it (unknown fields are refused, so a client
@@ -7,15 +7,8 @@ that sends undeclared properties fails), `predictionID` or `id` on create, every
 `{"status": "error", "message", "details"}` envelopes, 10 predictions in flight per key -> 429,
 image inputs that must be public HTTPS URLs under our `public_url`.
 
-A prediction counts as in flight from its create until it reaches a terminal state. It finishes
-once `latency` seconds have passed AND it has been polled through every `running_statuses`
-spelling. Result images are served by this same server (`/files/...`).
-
-Content faults (queue with `emu.inject(kind, on="/v1/prediction", method="POST")`; the create
-consumes them and the prediction carries them): "job_failed", "cancelled", "moderation",
-"truncated_image", "expired_url", "no_output", "timeout_after_create" (the prediction is created,
-then the answer is lost: `seconds=` past the client's timeout). Transport faults (429, any status,
-malformed_json, timeout, disconnect, empty) come from the harness.
+A prediction is an async job (tests/emulators/jobs.py: its life, its content faults, queued with
+`emu.inject(kind, on="/v1/prediction", method="POST")`); `emu.predictions` are the jobs.
 
     python -m tests.emulators.eachlabs --port 8301 --latency 40
 """
@@ -23,21 +16,12 @@ malformed_json, timeout, disconnect, empty) come from the harness.
 from __future__ import annotations
 
 import copy
-import threading
 import time
-import uuid
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from tests.emulators.harness import (
-    Emulator,
-    Reply,
-    Request,
-    json_reply,
-    main,
-    make_image,
-)
+from tests.emulators.harness import Reply, Request, json_reply, main
+from tests.emulators.jobs import AsyncJobEmulator, Job
+from tests.helpers.images import make_image
 
 TEXT_TO_IMAGE = "gpt-image-v2-text-to-image"
 EDIT = "gpt-image-v2-edit"
@@ -72,22 +56,7 @@ def edit_schema(image_field: str = "image_urls") -> dict[str, Any]:
     return schema
 
 
-@dataclass
-class Prediction:
-    id: str
-    key: str | None
-    slug: str
-    input: dict[str, Any]
-    started: float
-    fault: str | None = None
-    polls: int = 0
-    state: str = "running"  # running | success | failed | cancelled
-    output_url: str | None = None
-    error: str | None = None
-    cost: float = 0.0
-
-
-class EachLabsEmulator(Emulator):
+class EachLabsEmulator(AsyncJobEmulator):
     """Knobs are plain attributes: set them in a test before (or between) calls."""
 
     name = "eachlabs"
@@ -95,13 +64,15 @@ class EachLabsEmulator(Emulator):
         "public_url": (str, None, "image inputs must lie under this https URL"),
         "id_field": (str, "predictionID", "create answers predictionID or id"),
     }
+    failures = {
+        "job_failed": ("failed", "Generation failed: upstream model error"),
+        "moderation": ("failed", "Your request was rejected by the safety system (moderation_blocked)"),
+        "cancelled": ("cancelled", "Prediction was cancelled"),
+    }
 
     def __init__(
         self,
         *,
-        latency: float = 0.0,  # seconds a prediction runs
-        limit: int | None = 10,  # predictions in flight per key
-        public_url: str | None = None,
         id_field: str = "predictionID",
         image_field: str = "image_urls",  # the edit schema's variant: image_urls | image_url
         output_shape: str = "list",  # list | string
@@ -111,25 +82,28 @@ class EachLabsEmulator(Emulator):
         cancelled_status: str = "cancelled",
         error_style: str = "error",  # error: {"error": "..."}; status: {"status":"error","message","details"}
         report_cost: str = "metrics",  # metrics: metrics.cost | usage: token usage only | none
-        request_delay: float = 0.0,  # per HTTP request, on top of the prediction's run time
-        **kw: Any,
+        **kw: Any,  # latency (a prediction's run time), limit, public_url, request_delay: see jobs.py
     ):
-        super().__init__(latency=0.0, limit=limit, **kw)
-        self.run_time = float(latency)
-        self.public_url = public_url.rstrip("/") if public_url else None
+        super().__init__(running_statuses=running_statuses, completed_status=success_status,
+                         failed_status=failed_status, cancelled_status=cancelled_status, **kw)
         self.id_field = id_field
         self.image_field = image_field
         self.output_shape = output_shape
-        self.running_statuses = tuple(running_statuses)
-        self.success_status = success_status
-        self.failed_status = failed_status
-        self.cancelled_status = cancelled_status
         self.error_style = error_style
         self.report_cost = report_cost
-        self.request_delay = request_delay
         self.schemas: dict[str, dict[str, Any]] = {}  # slug -> schema, overriding the defaults
-        self.predictions: dict[str, Prediction] = {}
-        self._jobs = threading.Lock()
+
+    @property
+    def predictions(self) -> dict[str, Job]:
+        return self.jobs
+
+    @property
+    def success_status(self) -> str:
+        return self.completed_status
+
+    @success_status.setter
+    def success_status(self, word: str) -> None:
+        self.completed_status = word
 
     # -- vendor shapes
     def _err(self, status: int, message: str, details: str | None = None, headers: dict | None = None) -> Reply:
@@ -156,11 +130,8 @@ class EachLabsEmulator(Emulator):
             return True  # the schema endpoint needs no key
         return super().authorized(req)
 
-    def counted(self, req: Request) -> bool:
-        return False  # predictions are counted from create to terminal state, below
-
-    def request_latency(self, req: Request) -> float:
-        return self.request_delay
+    def is_create(self, path: str) -> bool:
+        return path.rstrip("/") == "/v1/prediction"
 
     def schema_for(self, slug: str) -> dict[str, Any] | None:
         if slug in self.schemas:
@@ -204,16 +175,12 @@ class EachLabsEmulator(Emulator):
         problem = self._validate(schema, inp)
         if problem:
             return self._err(400, "Invalid input", problem)
-        with self._jobs:
-            self._sweep()
-            if not self.acquire(req.key):
-                return self.rate_limited(req, self.retry_after)
-            pred = Prediction(id=str(uuid.uuid4()), key=req.key, slug=str(slug), input=inp,
-                              started=time.monotonic(), fault=req.fault.kind if req.fault else None)
-            self.predictions[pred.id] = pred
-        if pred.fault == "timeout_after_create":
-            time.sleep(float(req.fault.get("seconds", 1.0)))
-            return None  # created, and the client never hears of it
+        with self.jobs_lock:
+            pred = self.start_job(req, str(slug), inp)
+        if pred is None:
+            return self.rate_limited(req, self.retry_after)
+        if self.answer_lost(req, pred):
+            return None
         return json_reply({"status": "success", "message": "Prediction created successfully",
                            self.id_field: pred.id})
 
@@ -224,104 +191,64 @@ class EachLabsEmulator(Emulator):
         for name, value in inp.items():
             if name not in props:
                 return f"unknown input field {name!r}"
-            prop = props[name]
-            enum = prop.get("enum")
-            if enum is not None and value not in enum:
-                return f"{name} must be one of {', '.join(map(str, enum))}"
-            kind = prop.get("type")
-            if kind == "array":
-                if not isinstance(value, list) or not value:
-                    return f"{name} must be a non-empty array"
-                if len(value) > prop.get("maxItems", 10**6):
-                    return f"{name} takes at most {prop['maxItems']} items"
-            elif kind == "string" and not isinstance(value, str):
-                return f"{name} must be a string"
-            elif kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
-                return f"{name} must be an integer"
-            if prop.get("format") == "uri" or (kind == "array" and prop.get("items", {}).get("format") == "uri"):
-                for url in value if isinstance(value, list) else [value]:
-                    bad = self._url_problem(url)
-                    if bad:
-                        return f"{name}: {bad}"
+            problem = self._field_problem(name, props[name], value)
+            if problem:
+                return problem
         for name in schema.get("required", []):
             if name not in inp or inp[name] in ("", None, []):
                 return f"{name} is required"
         return None
 
-    def _url_problem(self, url: Any) -> str | None:
-        if not isinstance(url, str) or url.startswith("data:"):
-            return "data URIs are not accepted: use a publicly reachable HTTPS URL"
-        parts = urlsplit(url)
-        if parts.scheme != "https" or parts.hostname in (None, "localhost", "127.0.0.1", "::1"):
-            return f"only publicly reachable HTTPS URLs are accepted, not {url[:60]!r}"
-        if self.public_url and not url.startswith(self.public_url + "/"):
-            return f"{url[:60]!r} is not under the allowed storage"
+    def _field_problem(self, name: str, prop: dict[str, Any], value: Any) -> str | None:
+        enum = prop.get("enum")
+        if enum is not None and value not in enum:
+            return f"{name} must be one of {', '.join(map(str, enum))}"
+        kind = prop.get("type")
+        if kind == "array":
+            if not isinstance(value, list) or not value:
+                return f"{name} must be a non-empty array"
+            if len(value) > prop.get("maxItems", 10**6):
+                return f"{name} takes at most {prop['maxItems']} items"
+        elif kind == "string" and not isinstance(value, str):
+            return f"{name} must be a string"
+        elif kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
+            return f"{name} must be an integer"
+        if prop.get("format") == "uri" or (kind == "array" and prop.get("items", {}).get("format") == "uri"):
+            for url in value if isinstance(value, list) else [value]:
+                bad = self.url_problem(url)
+                if bad:
+                    return f"{name}: {bad}"
         return None
 
     # -- the life of a prediction
-    def _sweep(self) -> None:
-        """Finish every prediction whose time has come (callers hold self._jobs)."""
-        now = time.monotonic()
-        for pred in self.predictions.values():
-            if pred.state == "running" and now - pred.started >= self.run_time \
-                    and pred.polls >= len(self.running_statuses):
-                self._finish(pred)
-
-    def _finish(self, pred: Prediction) -> None:
-        fault = pred.fault
-        if fault == "job_failed":
-            pred.state, pred.error = "failed", "Generation failed: upstream model error"
-        elif fault == "moderation":
-            pred.state, pred.error = "failed", "Your request was rejected by the safety system (moderation_blocked)"
-        elif fault == "cancelled":
-            pred.state, pred.error = "cancelled", "Prediction was cancelled"
-        else:
-            pred.state = "success"
-            w, h = map(int, str(pred.input.get("image_size", "1024x1024")).split("x"))
-            fmt = FORMATS.get(str(pred.input.get("output_format", "png")), "png")
-            data = make_image(w, h, fmt)
-            if fault == "truncated_image":
-                data = data[: len(data) // 2]
-            if fault != "no_output":
-                pred.output_url = self.put_file(data, "jpg" if fmt == "jpeg" else fmt)
-                if fault == "expired_url":
-                    self.expire(pred.output_url)
-            n_in = len(pred.input.get("image_urls") or []) + (1 if pred.input.get("image_url") else 0)
-            pred.cost = round((1056 * w * h / 1024**2 * 30 + 1600 * n_in * 10 + 50 * 5) / 1e6, 6)
-        self.release(pred.key)
+    def result(self, job: Job) -> tuple[bytes, str, float]:
+        w, h = map(int, str(job.input.get("image_size", "1024x1024")).split("x"))
+        fmt = FORMATS.get(str(job.input.get("output_format", "png")), "png")
+        n_in = len(job.input.get("image_urls") or []) + (1 if job.input.get("image_url") else 0)
+        cost = round((1056 * w * h / 1024**2 * 30 + 1600 * n_in * 10 + 50 * 5) / 1e6, 6)
+        return make_image(w, h, fmt), "jpg" if fmt == "jpeg" else fmt, cost
 
     def _get(self, req: Request, pred_id: str) -> Reply:
-        with self._jobs:
-            self._sweep()
-            pred = self.predictions.get(pred_id)
-            if pred is None or pred.key != req.key:
-                return self._err(404, f"prediction {pred_id} not found")
-            if pred.state == "running":
-                status = self.running_statuses[min(pred.polls, len(self.running_statuses) - 1)] \
-                    if self.running_statuses else "processing"
-                pred.polls += 1
-            else:
-                status = {"success": self.success_status, "failed": self.failed_status,
-                          "cancelled": self.cancelled_status}[pred.state]
-            body: dict[str, Any] = {"id": pred.id, "input": pred.input, "status": status, "output": None,
-                                    "logs": None, "metrics": {"predict_time": round(time.monotonic() - pred.started, 3)},
-                                    "urls": {"get": f"{self.origin}/v1/prediction/{pred.id}"}}
-            if pred.state == "success":
-                if pred.output_url:
-                    body["output"] = [pred.output_url] if self.output_shape == "list" else pred.output_url
-                if self.report_cost == "metrics":
-                    body["metrics"]["cost"] = pred.cost
-                elif self.report_cost == "usage":
-                    body["usage"] = {"input_tokens": 50, "output_tokens": 1056, "total_tokens": 1106,
-                                     "input_tokens_details": {"text_tokens": 50, "image_tokens": 0}}
-            elif pred.state in ("failed", "cancelled"):
-                body["error"] = pred.error
-                body["logs"] = f"starting\n{pred.error}"
-            return json_reply(body)
-
-    @property
-    def creates(self) -> list:
-        return [r for r in self.requests("POST") if r.path.rstrip("/") == "/v1/prediction"]
+        polled = self.poll(req, pred_id)
+        if polled is None:
+            return self._err(404, f"prediction {pred_id} not found")
+        pred, running = polled
+        body: dict[str, Any] = {"id": pred.id, "input": pred.input, "status": running or self.status_of(pred),
+                                "output": None, "logs": None,
+                                "metrics": {"predict_time": round(time.monotonic() - pred.started, 3)},
+                                "urls": {"get": f"{self.origin}/v1/prediction/{pred.id}"}}
+        if pred.state == "completed":
+            if pred.url:
+                body["output"] = [pred.url] if self.output_shape == "list" else pred.url
+            if self.report_cost == "metrics":
+                body["metrics"]["cost"] = pred.cost
+            elif self.report_cost == "usage":
+                body["usage"] = {"input_tokens": 50, "output_tokens": 1056, "total_tokens": 1106,
+                                 "input_tokens_details": {"text_tokens": 50, "image_tokens": 0}}
+        elif pred.state in ("failed", "cancelled"):
+            body["error"] = pred.error
+            body["logs"] = f"starting\n{pred.error}"
+        return json_reply(body)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""gptimageapi.dev on 127.0.0.1 (PROTOCOLS.md §3).
+"""gptimageapi.dev on 127.0.0.1 (docs/protocols.md, gptimageapi.dev).
 
     POST /v1/images/generate  {prompt, model, size: ratio, quality, n, background}
     -> {"code": 0, "message": "ok", "data": {"images": [{"url"}]}}   (urls on this server)
@@ -18,14 +18,8 @@ import math
 import uuid
 from typing import Any
 
-from tests.emulators.harness import (
-    Emulator,
-    Reply,
-    Request,
-    json_reply,
-    main,
-    make_image,
-)
+from tests.emulators.harness import Emulator, Reply, Request, json_reply, main
+from tests.helpers.images import make_image
 
 RATIOS = {"1:1", "4:3", "3:4", "16:9", "9:16", "21:9", "9:21", "2:1", "1:2"}
 QUALITIES = {"low", "medium", "high"}

@@ -15,8 +15,9 @@ A vendor emulator subclasses `Emulator` and implements `handle(req) -> Reply`. T
   handed to the vendor's `handle` as `req.fault` for it to apply in the vendor's own shape;
 - latency (seconds, or a callable of the request) spent while the request counts as in flight;
 - a request log (method, path, query, headers minus credentials, json body, multipart form);
-- files served from the emulator (`put_file` -> URL on the same origin), expirable;
-- helpers making real PNG/JPEG/WEBP bytes of any size.
+- files served from the emulator (`put_file` -> URL on the same origin), expirable.
+
+Real image bytes for replies come from tests/helpers/images.py.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ import argparse
 import collections
 import email.parser
 import email.policy
-import functools
 import hashlib
-import io
 import json
 import socket
 import threading
@@ -42,37 +41,7 @@ CREDENTIAL_HEADERS = {"authorization", "x-api-key", "api-key", "proxy-authorizat
 TRANSPORT_FAULTS = {"429", "malformed_json", "timeout", "disconnect", "empty"}
 
 
-# -- images ------------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=64)
-def make_image(width: int, height: int, fmt: str = "png", color: tuple[int, int, int] = (200, 120, 40)) -> bytes:
-    """Real image bytes of exactly width x height (a two-tone picture: cheap but not blank)."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", (width, height), color)
-    ImageDraw.Draw(img).rectangle([width // 4, height // 4, 3 * width // 4, 3 * height // 4], fill=(30, 60, 90))
-    buf = io.BytesIO()
-    pil = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}[fmt.lower()]
-    img.save(buf, pil, **({"compress_level": 1} if pil == "PNG" else {"quality": 80}))
-    return buf.getvalue()
-
-
-def make_png(width: int, height: int) -> bytes:
-    return make_image(width, height, "png")
-
-
-def make_jpeg(width: int, height: int) -> bytes:
-    return make_image(width, height, "jpeg")
-
-
-def image_size(data: bytes) -> tuple[int, int, str]:
-    """(width, height, format) of image bytes; raises if they are not an image."""
-    from PIL import Image
-
-    img = Image.open(io.BytesIO(data))
-    img.load()
-    return img.width, img.height, (img.format or "").lower()
-
+# -- keys ------------------------------------------------------------------------------------
 
 def key_id(key: str | None) -> str:
     """A stable fingerprint of an API key, so stats and logs can tell keys apart without holding them."""

@@ -1,4 +1,4 @@
-"""An OpenAI-compatible Images API on 127.0.0.1 (PROTOCOLS.md §1), with its hosts' quirks.
+"""An OpenAI-compatible Images API on 127.0.0.1, with its hosts' quirks (docs/protocols.md, OpenAI).
 
     POST {base}/images/generations   JSON
     POST {base}/images/edits         multipart: image | image[] (repeated), mask, fields
@@ -7,7 +7,8 @@
 request id in error.param, no header), "url" (data[0].url on this server instead of b64),
 "data_prefix" (b64_json with a `data:image/png;base64,` prefix). Content faults:
 "moderation", "truncated_image", "not_image", "bad_b64", "expired_url", "url", "b64_prefix",
-"invalid_size", "no_data", "error_200".
+"invalid_size", "no_data", "error_200". `TakesOpenAI` draws a new picture for every call, as a
+real model does, and blocks prompts on a list, for the CLI builds that count calls.
 
     python -m tests.emulators.openai --port 8100 --latency 2 --edit-latency 4 --limit 10
 """
@@ -15,19 +16,13 @@ request id in error.param, no header), "url" (data[0].url on this server instead
 from __future__ import annotations
 
 import base64
+import itertools
 import time
 import uuid
 from typing import Any
 
-from tests.emulators.harness import (
-    Emulator,
-    Reply,
-    Request,
-    image_size,
-    json_reply,
-    main,
-    make_image,
-)
+from tests.emulators.harness import Emulator, Reply, Request, json_reply, main
+from tests.helpers.images import image_size, make_image
 
 QUALITIES = {"low", "medium", "high", "auto"}
 BACKGROUNDS = {"transparent", "opaque", "auto"}
@@ -238,6 +233,38 @@ class OpenAIEmulator(Emulator):
             body = {"error": {"message": "upstream failed", "type": "server_error", "param": None, "code": None}}
         headers = {} if self.style == "modelverse" else {"x-request-id": rid}
         return json_reply(body, 200, headers)
+
+
+class TakesOpenAI(OpenAIEmulator):
+    """The OpenAI emulator, but every call draws a different picture, as a real model does: a paid
+    retake (`--refresh`) then really changes the bytes its dependants are keyed on."""
+
+    _takes = itertools.count(1)
+
+    def __init__(self, **kw: Any):
+        super().__init__(**kw)
+        # requests whose "<size> <prompt>" contains one of these are blocked by "moderation"
+        self.refuse: list[str] = []
+
+    def handle(self, req: Request) -> Reply:
+        fields = req.json if isinstance(req.json, dict) else {k: v[0] for k, v in req.fields().items()}
+        seen = f"{fields.get('size')} {fields.get('prompt')}"
+        if any(s in seen for s in self.refuse):
+            return self._error(400, "Your request was rejected as a result of our safety system.",
+                               type_="image_generation_user_error", code="moderation_blocked")
+        reply = super().handle(req)
+        if reply.status == 200 and isinstance(reply.body, dict) and reply.body.get("data"):
+            n = next(self._takes)
+            w, h = (int(x) for x in reply.body["size"].split("x"))
+            color = (n * 37 % 256, n * 91 % 256, n * 53 % 256)
+            data = make_image(w, h, reply.body["output_format"], color)
+            for item in reply.body["data"]:
+                if "b64_json" in item:
+                    item["b64_json"] = base64.b64encode(data).decode()
+        return reply
+
+    def calls(self) -> int:
+        return len(self.requests(method="POST"))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A RunAPI gpt-image-2 emulator (PROTOCOLS.md §4) on 127.0.0.1.
+"""A RunAPI gpt-image-2 emulator on 127.0.0.1 (docs/protocols.md, RunAPI).
 
 Faithful where clients trip: `Idempotency-Key` (a replay answers the same task with
 `task_replayed: true`; the same key with another body is a 409), `X-Client-Request-Id` echoed,
@@ -8,14 +8,8 @@ spelling (configurable per test), error messages in `message`, `error`, `detail`
 (`error_style`), 429 with Retry-After in seconds or as an HTTP date, source images that must be
 public HTTPS URLs under our `public_url`, failed tasks that cost 0.
 
-A task counts as in flight from its create until it reaches a terminal state, which it does once
-`latency` seconds have passed AND it has been polled through every `running_statuses` spelling.
-Result images are served by this same server (`/files/...`).
-
-Content faults (queue with `emu.inject(kind, on="/api/v1/gpt_image_2", method="POST")`; the
-create consumes them and the task carries them): "job_failed", "cancelled", "moderation",
-"truncated_image", "expired_url", "no_output", "timeout_after_create" (the task is created, then
-the answer is lost: `seconds=` past the client's timeout). Transport faults come from the harness.
+A task is an async job (tests/emulators/jobs.py: its life, its content faults, queued with
+`emu.inject(kind, on="/api/v1/gpt_image_2", method="POST")`); `emu.tasks` are the jobs.
 
     python -m tests.emulators.runapi --port 8302 --latency 40
 """
@@ -26,21 +20,12 @@ import email.utils
 import hashlib
 import json
 import math
-import threading
 import time
-import uuid
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from tests.emulators.harness import (
-    Emulator,
-    Reply,
-    Request,
-    json_reply,
-    main,
-    make_image,
-)
+from tests.emulators.harness import Reply, Request, json_reply, main
+from tests.emulators.jobs import AsyncJobEmulator, Job
+from tests.helpers.images import make_image
 
 PREFIX = "/api/v1/gpt_image_2/"
 ACTIONS = ("text_to_image", "edit_image")
@@ -60,58 +45,36 @@ def output_size(ratio: str, tier: str) -> tuple[int, int]:
     return max(16, int(w // 16) * 16), max(16, int(h // 16) * 16)
 
 
-@dataclass
-class Task:
-    id: str
-    key: str | None
-    action: str
-    body: dict[str, Any]
-    started: float
-    fault: str | None = None
-    polls: int = 0
-    state: str = "running"  # running | completed | failed | cancelled
-    url: str | None = None
-    error: str | None = None
-    cost: float = 0.0
-
-
-class RunApiEmulator(Emulator):
+class RunApiEmulator(AsyncJobEmulator):
     """Knobs are plain attributes: set them in a test before (or between) calls."""
 
     name = "runapi"
     cli_options = {"public_url": (str, None, "source images must lie under this https URL")}
+    failures = {
+        "job_failed": ("failed", "Generation failed upstream"),
+        "moderation": ("failed", "Request blocked by the content policy (moderation)"),
+        "cancelled": ("cancelled", "Task was canceled"),
+    }
 
     def __init__(
         self,
         *,
-        latency: float = 0.0,  # seconds a task runs
-        limit: int | None = 10,  # tasks in flight per key
-        public_url: str | None = None,
         created_status: str = "pending",
         running_statuses: tuple[str, ...] = ("pending", "processing", "running"),
-        completed_status: str = "completed",
-        failed_status: str = "failed",
         cancelled_status: str = "canceled",
         error_style: str = "message",  # message | error | detail | errors
         retry_after_style: str = "date",  # date | seconds
-        request_delay: float = 0.0,
-        **kw: Any,
+        **kw: Any,  # latency (a task's run time), limit, public_url, request_delay, statuses: see jobs.py
     ):
-        super().__init__(latency=0.0, limit=limit, **kw)
-        self.run_time = float(latency)
-        self.public_url = public_url.rstrip("/") if public_url else None
+        super().__init__(running_statuses=running_statuses, cancelled_status=cancelled_status, **kw)
         self.created_status = created_status
-        self.running_statuses = tuple(running_statuses)
-        self.completed_status = completed_status
-        self.failed_status = failed_status
-        self.cancelled_status = cancelled_status
         self.error_style = error_style
         self.retry_after_style = retry_after_style
-        self.request_delay = request_delay
-        self.default_fault: str | None = None  # a content fault every new task carries
-        self.tasks: dict[str, Task] = {}
         self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}  # (key id, Idempotency-Key) -> (body hash, task)
-        self._jobs = threading.Lock()
+
+    @property
+    def tasks(self) -> dict[str, Job]:
+        return self.jobs
 
     # -- vendor shapes
     def _err(self, status: int, message: str, headers: dict | None = None) -> Reply:
@@ -139,11 +102,8 @@ class RunApiEmulator(Emulator):
             value = f"{retry_after:g}"
         return self._err(429, "Rate limit exceeded: too many tasks in flight", {"retry-after": value})
 
-    def counted(self, req: Request) -> bool:
-        return False  # tasks are counted from create to terminal state, below
-
-    def request_latency(self, req: Request) -> float:
-        return self.request_delay
+    def is_create(self, path: str) -> bool:
+        return path.startswith(PREFIX)
 
     # -- routes
     def handle(self, req: Request) -> Reply | None:
@@ -182,27 +142,17 @@ class RunApiEmulator(Emulator):
             return "1:1 is not available at 4k"
         if ratio == "auto" and tier != "1k":
             return "aspect_ratio auto is only available at 1k"
-        urls = body.get("source_image_urls")
-        if action == "text_to_image":
-            if urls is not None:
-                return "source_image_urls is only accepted by edit_image"
-        else:
-            if not isinstance(urls, list) or not 1 <= len(urls) <= 16:
-                return "source_image_urls must hold 1 to 16 URLs"
-            for url in urls:
-                bad = self._url_problem(url)
-                if bad:
-                    return f"source_image_urls: {bad}"
-        return None
+        return self._sources_problem(action, body.get("source_image_urls"))
 
-    def _url_problem(self, url: Any) -> str | None:
-        if not isinstance(url, str) or url.startswith("data:"):
-            return "data URIs are not accepted: use a publicly reachable HTTPS URL"
-        parts = urlsplit(url)
-        if parts.scheme != "https" or parts.hostname in (None, "localhost", "127.0.0.1", "::1"):
-            return f"only publicly reachable HTTPS URLs are accepted, not {url[:60]!r}"
-        if self.public_url and not url.startswith(self.public_url + "/"):
-            return f"{url[:60]!r} is not under the allowed storage"
+    def _sources_problem(self, action: str, urls: Any) -> str | None:
+        if action == "text_to_image":
+            return "source_image_urls is only accepted by edit_image" if urls is not None else None
+        if not isinstance(urls, list) or not 1 <= len(urls) <= 16:
+            return "source_image_urls must hold 1 to 16 URLs"
+        for url in urls:
+            bad = self.url_problem(url)
+            if bad:
+                return f"source_image_urls: {bad}"
         return None
 
     def _create(self, req: Request, action: str) -> Reply | None:
@@ -212,63 +162,34 @@ class RunApiEmulator(Emulator):
             return self._err(422 if isinstance(body, dict) else 400, problem)
         digest = hashlib.sha256(json.dumps([action, body], sort_keys=True).encode()).hexdigest()
         idem = req.headers.get("idempotency-key")
-        with self._jobs:
+        with self.jobs_lock:
             self._sweep()
             if idem:
                 seen = self.idempotency.get((req.key_id, idem))
                 if seen is not None:
                     if seen[0] != digest:
                         return self._err(409, "Idempotency-Key was already used with a different request body")
-                    task = self.tasks[seen[1]]
+                    task = self.jobs[seen[1]]
                     return json_reply(self._view(task) | {"task_replayed": True}, 200,
                                       {"X-RunAPI-Task-Id": task.id})
-            if not self.acquire(req.key):
+            task = self.start_job(req, action, body)
+            if task is None:
                 return self.rate_limited(req, self.retry_after)
-            task = Task(id=str(uuid.uuid4()), key=req.key, action=action, body=body, started=time.monotonic(),
-                        fault=req.fault.kind if req.fault else self.default_fault)
-            self.tasks[task.id] = task
             if idem:
                 self.idempotency[(req.key_id, idem)] = (digest, task.id)
-        if task.fault == "timeout_after_create":
-            time.sleep(float(req.fault.get("seconds", 1.0)))
-            return None  # created, and the client never hears of it
+        if self.answer_lost(req, task):
+            return None
         return json_reply({"id": task.id, "status": self.created_status}, 200, {"X-RunAPI-Task-Id": task.id})
 
     # -- the life of a task
-    def _sweep(self) -> None:
-        now = time.monotonic()
-        for task in self.tasks.values():
-            if task.state == "running" and now - task.started >= self.run_time \
-                    and task.polls >= len(self.running_statuses):
-                self._finish(task)
+    def result(self, job: Job) -> tuple[bytes, str, float]:
+        tier = job.input.get("output_resolution", "1k")
+        w, h = output_size(job.input.get("aspect_ratio", "auto"), tier)
+        return make_image(w, h, "png"), "png", TIERS[tier]
 
-    def _finish(self, task: Task) -> None:
-        fault = task.fault
-        if fault == "job_failed":
-            task.state, task.error = "failed", "Generation failed upstream"
-        elif fault == "moderation":
-            task.state, task.error = "failed", "Request blocked by the content policy (moderation)"
-        elif fault == "cancelled":
-            task.state, task.error = "cancelled", "Task was canceled"
-        else:
-            task.state = "completed"
-            ratio = task.body.get("aspect_ratio", "auto")
-            tier = task.body.get("output_resolution", "1k")
-            w, h = output_size(ratio, tier)
-            data = make_image(w, h, "png")
-            if fault == "truncated_image":
-                data = data[: len(data) // 2]
-            if fault != "no_output":
-                task.url = self.put_file(data, "png")
-                if fault == "expired_url":
-                    self.expire(task.url)
-            task.cost = TIERS[tier]
-        self.release(task.key)
-
-    def _view(self, task: Task, status: str | None = None) -> dict[str, Any]:
+    def _view(self, task: Job, status: str | None = None) -> dict[str, Any]:
         if status is None:
-            status = {"running": self.created_status, "completed": self.completed_status,
-                      "failed": self.failed_status, "cancelled": self.cancelled_status}[task.state]
+            status = self.created_status if task.state == "running" else self.status_of(task)
         body: dict[str, Any] = {"id": task.id, "status": status, "model": "gpt-image-2"}
         if task.state == "completed":
             body["images"] = [{"url": task.url}] if task.url else []
@@ -279,21 +200,11 @@ class RunApiEmulator(Emulator):
         return body
 
     def _get(self, req: Request, action: str, task_id: str) -> Reply:
-        with self._jobs:
-            self._sweep()
-            task = self.tasks.get(task_id)
-            if task is None or task.key != req.key or task.action != action:
-                return self._err(404, f"task {task_id} not found")
-            status = None
-            if task.state == "running":
-                status = self.running_statuses[min(task.polls, len(self.running_statuses) - 1)] \
-                    if self.running_statuses else "processing"
-                task.polls += 1
-            return json_reply(self._view(task, status))
-
-    @property
-    def creates(self) -> list:
-        return [r for r in self.requests("POST", PREFIX)]
+        polled = self.poll(req, task_id, action)
+        if polled is None:
+            return self._err(404, f"task {task_id} not found")
+        task, running = polled
+        return json_reply(self._view(task, running))
 
 
 if __name__ == "__main__":

@@ -23,13 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.ui_harness import (  # noqa: E402
-    launch_chromium,
-    open_page,
-    screenshot,
-    settle,
-    start_webserver,
-)
+from tests.helpers.browser import launch_chromium, open_page, screenshot, settle
+from tests.helpers.webserver import start_webserver
 
 EXAMPLE = ROOT / "assets_spec"
 LOCATION = "pipelines.definitions"

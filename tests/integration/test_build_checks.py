@@ -1,0 +1,127 @@
+"""Asset checks as the UI records them: the OCR text check is blocking, ERROR severity, and a poster
+whose in-image text is wrong keeps its story rendition from being made in the same run; without
+the OCR engine the check is skipped with a message that says how to install it.
+
+The builds run through the real CLI (its Dagster run lands in the catalog's instance, which the
+tests then read as the webserver would). The OpenAI emulator paints plain images: a poster with
+none of its expected text, as a model that misspelled the headline would deliver.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster import DagsterEventType
+
+from tests.helpers.catalogs import copy_example, set_setting
+from tests.helpers.cli import run_cli
+from tests.helpers.vendors import use_openai
+
+pytestmark = pytest.mark.slow
+
+POSTER = dg.AssetKey(["brewlab_launch", "launch_poster", "launch_poster_en_1024x1536"])
+STORY = dg.AssetKey(["brewlab_launch", "poster_story", "poster_story_en"])
+SELECT = "+brewlab_launch/poster_story/en"  # the English story and the poster it is cut from
+
+
+def _last_run(catalog: Path, monkeypatch) -> tuple[set[dg.AssetKey], dict[tuple[dg.AssetKey, str], object], object]:
+    """(materialized keys, {(key, check name): evaluation}, the run) of the latest run in the
+    catalog's instance."""
+    home = catalog / ".assetpipe" / "dagster"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # as `assetpipe ui` sets it for the webserver
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_runs(limit=1)[0]
+        logs = instance.all_logs(run.run_id)
+    mats = {e.dagster_event.asset_key for e in logs
+            if e.dagster_event and e.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION}
+    evals = {}
+    for e in logs:
+        if e.dagster_event and e.dagster_event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            ev = e.dagster_event.event_specific_data
+            evals[(ev.asset_key, ev.check_name)] = ev
+    return mats, evals, run
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    cat = copy_example(tmp_path / "catalog")
+    set_setting(cat, "check_text", '"auto"')  # on, as a catalog has it by default
+    return cat
+
+
+def test_a_wrong_text_fails_the_blocking_check_and_holds_back_the_rendition(catalog, openai_emu, monkeypatch):
+    env = use_openai(catalog, openai_emu)
+    code, out, err = run_cli("build", "--select", SELECT, catalog=catalog, env=env)
+    assert code == 1, out + err  # a variant of the run was not made
+    assert "CHECK FAILED: text_ok" in out and "brewlab_launch/launch_poster/en/1024x1536" in out
+    assert "upstream not usable: brewlab_launch/launch_poster/en/1024x1536 (failed text check)" in out
+    assert "the Dagster run failed" not in out + err  # every variant's fate is told, none invented
+
+    mats, evals, run = _last_run(catalog, monkeypatch)
+    assert mats == {POSTER}  # the poster exists (to be looked at); its rendition was never cut
+    text = evals[(POSTER, "text_ok")]
+    assert not text.passed and text.severity == dg.AssetCheckSeverity.ERROR and text.blocking
+    assert "expected text not found" in text.description
+    assert evals[(POSTER, "image_ok")].passed
+    assert (STORY, "image_ok") not in evals
+    assert run.status == dg.DagsterRunStatus.FAILURE  # the UI's runs list shows it red
+
+
+def test_the_right_text_passes_and_the_rendition_is_made(catalog, monkeypatch):
+    # the draft provider draws the expected text: OCR reads it back
+    code, out, err = run_cli("build", "--select", SELECT, catalog=catalog)
+    assert code == 0, out + err
+    mats, evals, run = _last_run(catalog, monkeypatch)
+    assert mats == {POSTER, STORY}
+    assert evals[(POSTER, "text_ok")].passed and evals[(POSTER, "text_ok")].severity == dg.AssetCheckSeverity.ERROR
+    assert (STORY, "text_ok") not in evals  # a rendition is checked for its image only
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+
+
+@pytest.fixture
+def no_ocr(tmp_path) -> dict[str, str]:
+    """An environment where the OCR engine is not installed: a package of that name that fails to
+    import, found first on the path (our code is untouched)."""
+    fake = tmp_path / "no_ocr" / "rapidocr_onnxruntime"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named rapidocr_onnxruntime')\n")
+    return {"PYTHONPATH": str(fake.parent)}
+
+
+def test_without_ocr_the_text_check_is_skipped_with_how_to_install_it(catalog, openai_emu, no_ocr, monkeypatch):
+    env = use_openai(catalog, openai_emu) | no_ocr
+    code, out, err = run_cli("build", "--select", SELECT, catalog=catalog, env=env)
+    assert code == 0, out + err
+    mats, evals, _ = _last_run(catalog, monkeypatch)
+    assert mats == {POSTER, STORY}  # nothing to block on
+    text = evals[(POSTER, "text_ok")]
+    assert text.passed and text.severity == dg.AssetCheckSeverity.WARN
+    assert text.description.startswith("skipped: ")
+    assert "pip install 'assetpipe[ocr]'" in text.description
+    assert text.metadata["skipped"].value is True
+
+
+def test_without_ocr_a_required_text_check_fails_and_blocks(catalog, openai_emu, no_ocr, monkeypatch):
+    set_setting(catalog, "check_text", '"required"')
+    env = use_openai(catalog, openai_emu) | no_ocr
+    code, out, err = run_cli("build", "--select", SELECT, catalog=catalog, env=env)
+    assert code == 1, out + err
+    mats, evals, _ = _last_run(catalog, monkeypatch)
+    assert mats == {POSTER}
+    text = evals[(POSTER, "text_ok")]
+    assert not text.passed and "assetpipe[ocr]" in text.description
+
+
+def test_a_failed_text_check_with_nothing_downstream_is_reported_as_itself(catalog, openai_emu, monkeypatch):
+    # The blocking check fails the Dagster step (and run) even when it blocks nothing; the CLI
+    # must still say what happened rather than call the whole run failed.
+    env = use_openai(catalog, openai_emu)
+    code, out, err = run_cli("build", "--select", "brewlab_launch/launch_poster/en/1536x1024", catalog=catalog, env=env)
+    assert "built   brewlab_launch/launch_poster/en/1536x1024" in out and "CHECK FAILED: text_ok" in out
+    assert "the Dagster run failed" not in out + err and "FAILED brewlab_launch" not in out
+    assert code == 1 and "check failed: brewlab_launch/launch_poster/en/1536x1024: text_ok" in err
+    mats, evals, run = _last_run(catalog, monkeypatch)
+    wide = dg.AssetKey(["brewlab_launch", "launch_poster", "launch_poster_en_1536x1024"])
+    assert mats == {wide} and not evals[(wide, "text_ok")].passed
