@@ -7,7 +7,7 @@ same moment against one OpenAI emulator process, with one API key. Recorded: eac
 and how many variants it built or reused, the vendor's peak in-flight count and call count for
 that key (it must not exceed the limit, nor the number of variants), against the ideal of one
 build. Results go to bench/results/concurrent.json. The same guarantees are tested, at small
-latencies, in tests/test_single_flight.py.
+latencies, in tests/integration/test_single_flight.py.
 """
 
 from __future__ import annotations
