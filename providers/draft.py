@@ -31,7 +31,7 @@ TEXT_INK = (17, 17, 20)
 PANEL_FILL = (250, 250, 246)
 HIGHLIGHT = (255, 0, 170)
 # Headline cap as a share of the shorter side (times the panel's share of the height), and the
-# line pitch in font heights: both tuned so rapidocr reads the proofs back (see tests/test_draft.py).
+# line pitch in font heights: both tuned so rapidocr reads the proofs back (see tests/integration/test_draft.py).
 TEXT_SCALE = 0.24
 LINE_PITCH = 1.15
 

@@ -16,7 +16,7 @@ Dagster side costs").
 Each patch stands for a one-line upstream change, written beside it; the day Dagster takes them,
 this module goes. They are installed by an explicit `install()` where definitions are built (the
 code location and the CLI's build), never as a side effect of an import, and only on the Dagster
-versions they were checked against: tests/test_scaling_dagster.py fails when they stop applying,
+versions they were checked against: tests/integration/test_scaling_dagster.py fails when they stop applying,
 so an upgrade gets a second look.
 """
 
