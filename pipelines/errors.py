@@ -15,7 +15,8 @@ raises it and re-exported here, so the CLI catches them by one name.
         │   └── ModerationBlocked
         ├── AuthError                 401/403: the key is missing or wrong
         │   └── PaymentRequired       402: out of credits
-        ├── AmbiguousError            sent, answer lost: it may have been billed
+        ├── AmbiguousError            sent, answer lost or unreadable: it may have been billed
+        ├── NotSentError              a create not sent because the build is stopping
         ├── JobFailedError            an async job reached a terminal failure
         ├── UnsupportedError          the vendor cannot do this
         └── ProtocolError             the vendor answered something we cannot trust
@@ -35,6 +36,7 @@ from providers.errors import (
     AuthError,
     JobFailedError,
     ModerationBlocked,
+    NotSentError,
     PaymentRequired,
     ProtocolError,
     ProviderError,
@@ -46,7 +48,7 @@ from providers.errors import (
 
 __all__ = [
     "AmbiguousError", "AssetpipeError", "AuthError", "BudgetExceeded", "BuildError", "CatalogError",
-    "CatalogIssue", "JobFailedError", "ModerationBlocked", "OcrUnavailable", "PaymentRequired",
+    "CatalogIssue", "JobFailedError", "ModerationBlocked", "NotSentError", "OcrUnavailable", "PaymentRequired",
     "ProtocolError", "ProviderError", "RateLimited", "RejectedError", "RetryableError", "SelectionError",
     "StoreError", "UnsupportedError",
 ]

@@ -51,6 +51,32 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return _BEARER_RE.sub(r"\1***", out)
 
 
+def redact_value(value: Any, secrets: Iterable[str]) -> Any:
+    """`value` (a string, or dicts and lists of them, as in a vendor's `usage`) with every secret
+    redacted; other values are returned as they are."""
+    secrets = list(secrets)
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact_value(k, secrets): redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v, secrets) for v in value]
+    return value
+
+
+def redact_error(err: ProviderError, secrets: Iterable[str]) -> ProviderError:
+    """`err` with every vendor-supplied field redacted, in place: its message, request id (a
+    proxy may echo the key in x-request-id; modelverse puts its id in error.param), vendor
+    message and code. Returned for `raise redact_error(err, ...)`."""
+    secrets = list(secrets)
+    err.args = tuple(redact_value(a, secrets) for a in err.args)
+    for attr in ("request_id", "vendor_message", "code"):
+        value = getattr(err, attr, None)
+        if isinstance(value, str):
+            setattr(err, attr, redact(value, secrets))
+    return err
+
+
 def secrets_of(provider: Any) -> list[str]:
     """The values `redact` must hide for this provider (its key, when one is set)."""
     env = getattr(provider.config, "api_key_env", None)
@@ -130,6 +156,7 @@ def error_for(
     msg = redact(message, secrets)[:MAX_MESSAGE_CHARS] if message else None
     code = redact(code, secrets) if code else None
     text = msg or (f"HTTP {status} with no message" if status else "vendor reported an error")
+    request_id = redact(request_id, secrets) if request_id else None
     kw = dict(provider=provider_name, status=status, request_id=request_id, vendor_message=msg, code=code)
     moderation = (code or "").lower() in MODERATION_CODES or bool(msg and _MODERATION_RE.search(msg))
     if status in (401, 403):

@@ -23,7 +23,10 @@ from typing import Any, AsyncContextManager, ClassVar, Literal, Mapping, Protoco
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from providers.errors import AuthError, UnsupportedError
+from providers import calls as call_journal
+from providers.answers import redact, redact_error, redact_value, secrets_of
+from providers.calls import CallJournal, ResumeBy
+from providers.errors import AmbiguousError, AuthError, ProviderError, UnsupportedError
 from providers.http import ProviderClient
 from providers.limits import Limiter
 from providers.sizes import apply_mask, conform
@@ -43,11 +46,14 @@ class ProviderConfig(BaseModel):
     model: str = DEFAULT_MODEL
     max_concurrency: int = Field(default=10, ge=1, le=1000)
     requests_per_minute: float | None = Field(default=None, gt=0)
-    timeout_s: float = Field(default=180.0, gt=0)  # one HTTP request
-    deadline_s: float = Field(default=900.0, gt=0)  # one whole job, polling included
+    timeout_s: float = Field(default=180.0, gt=0)  # one HTTP request: connect, and each gap between bytes
+    deadline_s: float = Field(default=900.0, gt=0)  # one whole call: create, polls, download, whatever the byte rate
     poll_interval_s: float = Field(default=2.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=20)
     options: dict[str, Any] = Field(default_factory=dict)  # vendor-specific knobs
+    # origins results may also be downloaded from (`https://cdn.example`, `http://127.0.0.1:8301`):
+    # beside them only https URLs of public addresses are fetched (providers.netpolicy)
+    download_hosts: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ class RawImage:
     usage: dict[str, Any] | None = None
     revised_prompt: str | None = None
     vendor_size: str | None = None  # the size/ratio/tier we asked the vendor for
+    replayed: bool = False  # an existing job answered (RunAPI's Idempotency-Key): no new charge
 
 
 @dataclass
@@ -149,6 +156,8 @@ class ImageProvider(ABC):
 
     type_name: ClassVar[str]
     needs_key: ClassVar[bool] = True
+    # how a call in flight when its build stopped is picked up again (providers.calls)
+    resume_by: ClassVar[ResumeBy] = "none"
 
     def __init__(
         self,
@@ -202,8 +211,19 @@ class ImageProvider(ABC):
             )
         return key
 
-    async def run(self, req: ImageRequest) -> ImageResult:
-        """Call the vendor, then verify and conform the image. The only entry point callers use."""
+    async def run(self, req: ImageRequest, journal: CallJournal | None = None) -> ImageResult:
+        """Call the vendor, then verify and conform the image. The only entry point callers use.
+
+        `journal` hears of the create before it is sent and of the vendor's job id (providers.calls).
+        The whole call is bounded by `deadline_s`, whatever the vendor's byte rate; the slot is
+        released when it fires. Every vendor-supplied string that leaves here is redacted."""
+        secrets = secrets_of(self)
+        try:
+            return await self._run(req, call_journal.Tracked(journal or call_journal.NoJournal()))
+        except ProviderError as exc:
+            raise redact_error(exc, secrets)
+
+    async def _run(self, req: ImageRequest, calls: call_journal.Tracked) -> ImageResult:
         problems = self.problems(req)
         if problems:
             raise UnsupportedError("; ".join(problems), provider=self.name)
@@ -212,16 +232,30 @@ class ImageProvider(ABC):
         call = dataclasses.replace(req, mask=None) if local_mask is not None else req
         async with self.limiter.slot():  # held for the whole job: vendors count jobs in flight
             t0 = time.monotonic()
-            raw = await (self._edit(call) if call.operation == "edit" else self._generate(call))
+            token = call_journal.bind(calls)
+            deadline = asyncio.timeout(self.config.deadline_s)
+            try:
+                async with deadline:
+                    raw = await (self._edit(call) if call.operation == "edit" else self._generate(call))
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                raise self._deadline_error(calls) from None
+            finally:
+                call_journal.unbind(token)
             latency = time.monotonic() - t0
-        # decoding and resizing are CPU work: off the event loop, so other jobs keep polling
-        data, w, h = await asyncio.to_thread(
-            conform, raw.data, req.width, req.height, req.output_format, req.compression, provider=self.name
-        )
+        try:  # decoding and resizing are CPU work: off the event loop, so other jobs keep polling
+            data, w, h = await asyncio.to_thread(
+                conform, raw.data, req.width, req.height, req.output_format, req.compression, provider=self.name)
+        except ProviderError as exc:
+            exc.maybe_billed = True  # the vendor made (and billed) this result: it is unusable
+            exc.request_id = exc.request_id or raw.request_id
+            raise
         if local_mask is not None:
             data = await asyncio.to_thread(apply_mask, data, req.images[0].read(), local_mask.read(),
                                            req.output_format, req.compression)
         cost = raw.cost_usd if raw.cost_usd is not None else self.estimate_cost(req)
+        secrets = secrets_of(self)
         return ImageResult(
             data=data,
             width=w,
@@ -229,12 +263,26 @@ class ImageProvider(ABC):
             output_format=req.output_format,
             provider=self.name,
             model=req.model,
-            request_id=raw.request_id,
+            request_id=redact(raw.request_id, secrets) if raw.request_id else None,
             cost_usd=float(cost),
             latency_s=latency,
-            usage=raw.usage,
+            usage=redact_value(raw.usage, secrets),
             vendor_size=raw.vendor_size,
+            extra={"replayed": True} if raw.replayed else {},
         )
+
+    def _deadline_error(self, calls: call_journal.Tracked) -> ProviderError:
+        d = f"{self.config.deadline_s:g}"
+        if calls.job_id:
+            return AmbiguousError(
+                f"job {calls.job_id} not finished within deadline_s {d} s; it may still finish and be billed: "
+                "its id is kept in the journal and the next build collects it instead of paying again",
+                provider=self.name, request_id=calls.job_id)
+        if calls.sent:
+            return AmbiguousError(
+                f"no complete answer within deadline_s {d} s: the call was sent and may have been billed; "
+                "it is not re-sent", provider=self.name)
+        return ProviderError(f"nothing was sent within deadline_s {d} s (nothing billed)", provider=self.name)
 
     @abstractmethod
     async def _generate(self, req: ImageRequest) -> RawImage: ...

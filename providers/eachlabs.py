@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from providers import http, pricing
+from providers import calls, http, pricing
 from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
 from providers.errors import (
     AmbiguousError,
@@ -258,6 +258,7 @@ def cost_of(body: dict[str, Any]) -> float | None:
 
 class EachLabsProvider(ImageProvider):
     type_name = "eachlabs"
+    resume_by = "job"  # a prediction is polled by its id, whichever process created it
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -321,11 +322,13 @@ class EachLabsProvider(ImageProvider):
         self.api_key  # a missing key fails here, before any network call
         schema = await self.schema(slug)
         payload, vendor_size = build_input(schema, req, image_urls, provider=self.name)
-        resp = await http.send(
-            self, "POST", f"{self.base_url}/v1/prediction",
-            json={"model": slug, "version": str(self.config.options.get("version", VERSION)), "input": payload},
-            idempotent=False, create=True, error_parser=parse_error,
-        )
+        journal = calls.current()
+        if journal.resume is not None and journal.resume.job_id:  # an earlier build created it: collect it
+            return await self._collect(journal.resume.job_id, vendor_size)
+        create = {"model": slug, "version": str(self.config.options.get("version", VERSION)), "input": payload}
+        await journal.sending(journal.first_take, calls.fingerprint(create))
+        resp = await http.send(self, "POST", f"{self.base_url}/v1/prediction", json=create,
+                               idempotent=False, create=True, error_parser=parse_error)
         try:
             created = http.json_body(resp, self)
         except ProtocolError as exc:
@@ -341,6 +344,11 @@ class EachLabsProvider(ImageProvider):
                 "create accepted but its answer carries no readable predictionID: it may run and be billed",
                 provider=self.name, status=resp.status_code,
             )
+        await journal.job(pred_id)  # before anything else can go wrong: the next build can collect it
+        return await self._collect(pred_id, vendor_size)
+
+    async def _collect(self, pred_id: str, vendor_size: str | None) -> RawImage:
+        """Poll the prediction to its end and download its image."""
         try:
             body = await self._wait(pred_id)
             urls = output_urls(body.get("output"))

@@ -9,7 +9,9 @@
         │   └── ModerationBlocked
         ├── AuthError           401/403: the key is missing or wrong
         │   └── PaymentRequired 402: out of credits
-        ├── AmbiguousError      the request was sent and the answer was lost: it may have been billed
+        ├── AmbiguousError      the request was sent and its answer was lost or unreadable, or no
+        │                       answer came within deadline_s: it may have been billed
+        ├── NotSentError        the create was never sent (the build is stopping): nothing billed
         ├── JobFailedError      an async job reached a terminal failure (failed, error, cancelled)
         ├── UnsupportedError    the vendor cannot do this (no edit endpoint, too many inputs)
         └── ProtocolError       the vendor answered something we cannot trust (bad JSON, bad image)
@@ -31,7 +33,7 @@ class ProviderError(AssetpipeError):
     """A vendor call failed. `retryable` tells the HTTP layer whether to try again."""
 
     retryable = False
-    maybe_billed = False
+    maybe_billed = False  # an instance may set it too: a billed result that proved unusable
 
     def __init__(
         self,
@@ -91,6 +93,10 @@ class PaymentRequired(AuthError):
 
 class AmbiguousError(ProviderError):
     maybe_billed = True
+
+
+class NotSentError(ProviderError):
+    """A create refused before it left: the build is stopping. Nothing was sent or billed."""
 
 
 class JobFailedError(ProviderError):

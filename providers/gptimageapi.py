@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers import http, pricing
+from providers import calls, http, pricing
 from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
-from providers.errors import ProtocolError, ProviderError
+from providers.errors import AmbiguousError, ProtocolError, ProviderError
 from providers.sizes import nearest_ratio
 
 DEFAULT_BASE_URL = "https://api.gptimageapi.dev"
@@ -79,15 +79,27 @@ class GptImageApiProvider(ImageProvider):
         url = http.join_url(self.base_url, "/v1/images/generate")
         # an error envelope in a 200 is checked inside send(): a retryable one is re-POSTed under
         # the same retry policy as an HTTP 429/5xx (no image was made, nothing was billed)
+        await calls.current().sending(0, calls.fingerprint("generate", body))
         resp = await http.send(self, "POST", url, idempotent=False, create=True, json=body, check=self._envelope_ok)
         answer = http.json_body(resp, self)
         data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
-        return await self._image(data, self._request_id(resp, answer), req, body["size"])
+        request_id = self._request_id(resp, answer)
+        try:
+            return await self._image(data, request_id, req, body["size"])
+        except ProviderError as exc:  # a 2xx with code 0: the image was made, and may have been billed
+            raise AmbiguousError(f"{exc.args[0]}: the vendor answered {resp.status_code} (code 0), so the call may "
+                                 "have been billed; not re-sent", provider=self.name, status=resp.status_code,
+                                 request_id=exc.request_id or request_id) from exc
 
     def _envelope_ok(self, resp) -> None:
-        answer = http.json_body(resp, self)
-        if not isinstance(answer, dict):
-            raise ProtocolError("expected a JSON object", provider=self.name, request_id=http.request_id_from(resp))
+        try:
+            answer = http.json_body(resp, self)
+            if not isinstance(answer, dict):
+                raise ProtocolError("expected a JSON object", provider=self.name)
+        except ProtocolError as exc:  # a garbled 2xx: we cannot tell whether an image was made
+            raise AmbiguousError(f"{exc.args[0]}: the vendor answered {resp.status_code}, so the call may have "
+                                 "been billed; not re-sent", provider=self.name, status=resp.status_code,
+                                 request_id=http.request_id_from(resp)) from exc
         if _code(answer.get("code")) not in (0, None):
             raise envelope_error(self.name, answer, self._request_id(resp, answer), http.secrets_of(self))
 

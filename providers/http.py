@@ -31,13 +31,16 @@ from providers.answers import (  # noqa: F401  (re-exported: the vendor modules'
     json_body,
     message_of,
     redact,
+    redact_error,
+    redact_value,
     request_id_from,
     secrets_of,
     status_error,
     transport_error,
     transport_text,
 )
-from providers.errors import AmbiguousError, ProtocolError, ProviderError
+from providers import netpolicy
+from providers.errors import AmbiguousError, ProtocolError, ProviderError, RetryableError
 from providers.retry import (  # noqa: F401  (re-exported)
     RETRY_AFTER_CEILING_S,
     backoff_delay,
@@ -118,7 +121,15 @@ def _path_of(url: str) -> str:
 
 
 async def _retrying(provider: Any, attempt_once: Callable[[], Awaitable[T]], what: str) -> T:
-    return await with_retries(attempt_once, max_retries=int(provider.config.max_retries),
+    secrets = secrets_of(provider)
+
+    async def redacted_attempt() -> T:
+        try:
+            return await attempt_once()
+        except ProviderError as err:  # before the retry loop logs it: request ids are vendor text too
+            raise redact_error(err, secrets)
+
+    return await with_retries(redacted_attempt, max_retries=int(provider.config.max_retries),
                               base=_retry_base(provider), what=f"{getattr(provider, 'name', None)} {what}")
 
 
@@ -198,14 +209,7 @@ async def poll(
 
 # -- results -----------------------------------------------------------------------------------
 
-def _allowed(provider: Any, url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    base = urlsplit(provider.config.base_url or "")
-    return bool(parts.hostname) and parts.scheme in ("http", "https") and (
-        parts.scheme, parts.hostname, parts.port
-    ) == (base.scheme, base.hostname, base.port)
+MAX_RESULT_BYTES = 50 * 2**20  # one result image, downloaded or inline base64
 
 
 def _same_origin(provider: Any, url: str) -> bool:
@@ -213,11 +217,16 @@ def _same_origin(provider: Any, url: str) -> bool:
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
-async def download(provider: Any, url: str, *, max_bytes: int = 50 * 2**20, max_redirects: int = 5) -> bytes:
-    """Fetch a result URL at once (vendor URLs expire). Only https:// URLs, or URLs on the
-    provider's own base_url origin, are fetched; each redirect hop is checked the same way. The
-    key is sent only to the provider's own origin, never to a CDN. A GET: every transport
-    failure is retried under the same policy as `send`."""
+def download_hosts(provider: Any) -> list[str]:
+    return list(getattr(provider.config, "download_hosts", None) or [])
+
+
+async def download(provider: Any, url: str, *, max_bytes: int = MAX_RESULT_BYTES, max_redirects: int = 5) -> bytes:
+    """Fetch a result URL at once (vendor URLs expire), under the download policy of
+    providers.netpolicy: https to public addresses only, or an origin listed in the provider's
+    `download_hosts`; every redirect hop is checked again. The key is sent only to the provider's
+    own origin, never to a CDN. A GET: every transport failure is retried under the same policy as
+    `send`. The whole call, download included, is bounded by `deadline_s` in `ImageProvider.run`."""
     hops = [0]
 
     async def attempt_once() -> bytes:
@@ -226,17 +235,39 @@ async def download(provider: Any, url: str, *, max_bytes: int = 50 * 2**20, max_
     return await _retrying(provider, attempt_once, "download")
 
 
+async def _target(provider: Any, url: str, name: str | None, secrets: list[str]) -> netpolicy.Target:
+    try:
+        return await netpolicy.target_for(url, download_hosts(provider))
+    except netpolicy.Refused as exc:
+        raise ProtocolError(f"refusing to download a result from {redact(_where(url), secrets)!r}: {exc}"
+                            " (a host the vendor serves results from can be listed in the provider's"
+                            " download_hosts)", provider=name) from None
+    except OSError as exc:
+        raise RetryableError(f"cannot resolve the result host {redact(_where(url), secrets)!r}: "
+                             f"{redact(str(exc), secrets)}", provider=name) from None
+
+
+def _where(url: str) -> str:
+    """scheme://host/path of a URL, for messages: never the query string (signed URLs carry
+    tokens) nor credentials."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    except ValueError:
+        return "a malformed URL"
+
+
 async def _fetch(provider: Any, url: str, *, max_bytes: int, max_redirects: int, hops: list[int]) -> bytes:
     name = getattr(provider, "name", None)
     secrets = secrets_of(provider)
     client = client_for(provider)
     while True:
-        if not _allowed(provider, url):
-            raise ProtocolError(f"refusing to download a result from a non-https URL: {_path_of(url)!r}",
-                                provider=name)
-        headers = {"Authorization": f"Bearer {provider.api_key}"} if _same_origin(provider, url) else {}
+        target = await _target(provider, url, name, secrets)
+        headers = dict(target.headers)
+        if _same_origin(provider, url):
+            headers["Authorization"] = f"Bearer {provider.api_key}"
         try:
-            async with client.stream("GET", url, headers=headers) as resp:
+            async with client.stream("GET", target.url, headers=headers, extensions=target.extensions) as resp:
                 status = resp.status_code
                 if status in REDIRECTS and resp.headers.get("location"):
                     hops[0] += 1
@@ -270,8 +301,9 @@ async def _read_limited(resp: httpx.Response, max_bytes: int, name: str | None) 
     return bytes(buf)
 
 
-def decode_b64(s: str) -> bytes:
-    """Bytes of a base64 string, with or without a `data:image/...;base64,` prefix."""
+def decode_b64(s: str, max_bytes: int = MAX_RESULT_BYTES) -> bytes:
+    """Bytes of a base64 string, with or without a `data:image/...;base64,` prefix; an inline
+    image obeys the same size limit as a downloaded one."""
     if not isinstance(s, str):
         raise ProtocolError("expected a base64 string for the image")
     text = s.strip()
@@ -282,6 +314,8 @@ def decode_b64(s: str) -> bytes:
     text = re.sub(r"\s+", "", text)
     if not text:
         raise ProtocolError("empty base64 image")
+    if len(text) // 4 * 3 > max_bytes + 2:
+        raise ProtocolError(f"inline image is about {len(text) // 4 * 3:,} bytes, over the {max_bytes:,} limit")
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:

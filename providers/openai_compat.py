@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from providers import http, pricing
+from providers import calls, http, pricing
 from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
-from providers.errors import ProtocolError
+from providers.errors import AmbiguousError, ProtocolError, ProviderError
 from providers.sizes import gpt_image_2_problems, nearest_valid
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -91,6 +91,7 @@ class OpenAIProvider(ImageProvider):
 
     async def _generate(self, req: ImageRequest) -> RawImage:
         body = self.params(req)
+        await calls.current().sending(0, calls.fingerprint("generations", body))
         resp = await http.send(self, "POST", http.join_url(self.base_url, "/images/generations"),
                                idempotent=False, create=True, error_parser=parse_error, json=body)
         return await self._result(resp, body["size"])
@@ -105,31 +106,46 @@ class OpenAIProvider(ImageProvider):
         ]
         if req.mask is not None:
             files.append(("mask", (req.mask.filename, req.mask.read(), "image/png")))
+        await calls.current().sending(0, calls.fingerprint("edits", fields, [(n, f[0], f[1]) for n, f in files]))
         resp = await http.send(self, "POST", http.join_url(self.base_url, "/images/edits"),
                                idempotent=False, create=True, error_parser=parse_error,
                                data={k: str(v) for k, v in fields.items()}, files=files)
         return await self._result(resp, fields["size"])
 
     async def _result(self, resp: httpx.Response, size: str) -> RawImage:
-        body = http.json_body(resp, self)
+        """The image of a 2xx answer. The vendor has done the work by now: an answer we cannot
+        read (empty, not JSON, no image, bad base64, a result URL we cannot fetch) may have been
+        billed, so it is an AmbiguousError. Only an explicit error envelope is a plain failure."""
         request_id = http.request_id_from(resp)
-        if not isinstance(body, dict):
-            raise ProtocolError("expected a JSON object", provider=self.name, request_id=request_id)
-        if body.get("error") and not body.get("data"):
+        try:
+            body = http.json_body(resp, self)
+        except ProviderError as exc:
+            raise self._unreadable(exc, resp, request_id) from exc
+        if isinstance(body, dict) and body.get("error") and not body.get("data"):
             # an error envelope in a 200: only its `code` (not its `type`) says the input was refused
             message, _, rid = parse_error(resp)
             err = body["error"]
             code = err.get("code") if isinstance(err, dict) and isinstance(err.get("code"), str) else None
             raise http.error_for(self.name, None, message, code, rid or request_id, secrets=http.secrets_of(self))
+        try:
+            return await self._image(body, request_id, size)
+        except ProviderError as exc:
+            raise self._unreadable(exc, resp, request_id) from exc
+
+    def _unreadable(self, exc: ProviderError, resp: httpx.Response, request_id: str | None) -> AmbiguousError:
+        return AmbiguousError(f"{exc.args[0]}: the vendor answered {resp.status_code}, so the call may have been "
+                              "billed; not re-sent", provider=self.name, status=resp.status_code,
+                              request_id=exc.request_id or request_id)
+
+    async def _image(self, body: object, request_id: str | None, size: str) -> RawImage:
+        if not isinstance(body, dict):
+            raise ProtocolError("expected a JSON object", provider=self.name, request_id=request_id)
         items = body.get("data")
         if not isinstance(items, list) or not items or not isinstance(items[0], dict):
             raise ProtocolError("answer has no image in `data`", provider=self.name, request_id=request_id)
         item = items[0]
         if item.get("b64_json"):
-            try:
-                data = http.decode_b64(item["b64_json"])
-            except ProtocolError as exc:
-                raise ProtocolError(str(exc.args[0]), provider=self.name, request_id=request_id) from exc
+            data = http.decode_b64(item["b64_json"])
         elif item.get("url"):
             data = await http.download(self, str(item["url"]))
         else:
@@ -143,3 +159,4 @@ class OpenAIProvider(ImageProvider):
             revised_prompt=item.get("revised_prompt"),
             vendor_size=size,
         )
+

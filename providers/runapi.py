@@ -5,9 +5,13 @@ RunAPI honours an `Idempotency-Key`: a create replayed with the same key returns
 answer was lost is simply retried. The key is derived from the request's cache_key, which also
 lets two processes building the same variant share one paid task.
 
-A replayed task may be one that already failed (failures are free) or whose temporary result
-URL has expired; then the next key (the next "take" of the same cache_key) starts a new task.
-A task that this call started and that fails is final: JobFailedError / ModerationBlocked.
+The key includes the take. Which take a call starts at comes from the journal of paid calls
+(providers.calls): the take an earlier build left in flight is collected by its task id, or replayed
+through its key (free either way); otherwise the take after the last one used, so `--refresh` and a
+result that proved unusable pay for a new task instead of replaying the old one. A replayed task
+that failed (failures are free), whose result URL expired or whose image does not decode makes the
+call go on to the next take. A task that this call started and that fails is final:
+JobFailedError / ModerationBlocked.
 
 Sizes: `aspect_ratio` is the nearest documented ratio and `output_resolution` the smallest tier at
 least as large as asked; ImageProvider.run brings the result to exactly WxH.
@@ -15,11 +19,12 @@ least as large as asked; ImageProvider.run brings the result to exactly WxH.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from typing import Any
 
-from providers import http, pricing
+from providers import calls, http, pricing
 from providers.base import Capabilities, ImageProvider, ImageRequest, RawImage
 from providers.errors import (
     JobFailedError,
@@ -29,7 +34,7 @@ from providers.errors import (
     RejectedError,
     UnsupportedError,
 )
-from providers.sizes import nearest_ratio
+from providers.sizes import decode, nearest_ratio
 from providers.uploads import public_url_problem
 
 DEFAULT_BASE_URL = "https://runapi.ai"
@@ -103,11 +108,21 @@ def cost_of(body: dict[str, Any]) -> float | None:
 
 
 class _Stale(Exception):
-    """A replayed task cannot give us an image (it failed, or its result expired): take again."""
+    """A replayed task cannot give us an image (it failed, its result expired or does not
+    decode): take again."""
+
+
+def _decodes(data: bytes) -> bool:
+    try:
+        decode(data)
+        return True
+    except ProviderError:
+        return False
 
 
 class RunApiProvider(ImageProvider):
     type_name = "runapi"
+    resume_by = "take"  # the same take's Idempotency-Key replays its task, whoever sent it first
 
     @property
     def base_url(self) -> str:
@@ -148,17 +163,26 @@ class RunApiProvider(ImageProvider):
         return await self._task(req, urls)
 
     async def _task(self, req: ImageRequest, source_urls: list[str]) -> RawImage:
+        """Take after take until one gives an image. The journal says where to start: the take an
+        earlier build left in flight (collected, free), else the one after the last take used."""
         body, vendor_size = self.body_for(req, source_urls)
         self.api_key  # a missing key fails here, before any network call
         path = f"{self.base_url}{PATHS[req.operation]}"
-        for take in range(MAX_TAKES):
+        journal = calls.current()
+        resume = journal.resume
+        start = resume.take if resume is not None else journal.first_take
+        for take in range(start, start + MAX_TAKES):
             try:
+                if resume is not None and take == resume.take and resume.job_id:
+                    collected = await self._collect(path, resume.job_id, vendor_size)
+                    if collected is not None:
+                        return collected
                 return await self._one_take(req, path, body, take, vendor_size)
             except _Stale:
                 continue
         raise JobFailedError(
-            f"the last {MAX_TAKES} tasks for this request failed or expired; bump the variant's revision to retry",
-            provider=self.name,
+            f"the {MAX_TAKES} tasks from take {start} on failed or their results expired (each was free); "
+            "the next build starts a fresh take", provider=self.name,
         )
 
     async def _create(self, path: str, body: dict, headers: dict) -> tuple[dict[str, Any], str]:
@@ -186,10 +210,30 @@ class RunApiProvider(ImageProvider):
 
     async def _one_take(self, req: ImageRequest, path: str, body: dict, take: int, vendor_size: str) -> RawImage:
         headers = {"Idempotency-Key": idempotency_key(req.cache_key, take), "X-Client-Request-Id": uuid.uuid4().hex}
+        journal = calls.current()
+        await journal.sending(take, calls.fingerprint(path, body, take))
         created, task_id = await self._create(path, body, headers)
+        await journal.job(task_id)
         replayed = created.get("task_replayed") is True
+        final = created if status_of(created) in COMPLETED | FAILED else None
+        return await self._finish(path, task_id, final, replayed=replayed, vendor_size=vendor_size)
+
+    async def _collect(self, path: str, task_id: str, vendor_size: str) -> RawImage | None:
+        """A task an earlier build created, by its id; None when the vendor no longer knows it
+        (then its take is replayed through the Idempotency-Key instead)."""
         try:
-            final = created if status_of(created) in COMPLETED | FAILED else await self._wait(path, task_id)
+            return await self._finish(path, task_id, None, replayed=True, vendor_size=vendor_size)
+        except RejectedError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def _finish(self, path: str, task_id: str, final: dict | None, *, replayed: bool,
+                      vendor_size: str) -> RawImage:
+        """Wait for the task, then download its image. A replayed task (one an earlier call paid
+        for) that failed, expired or gave an unusable image is stale: the caller takes again."""
+        try:
+            final = final or await self._wait(path, task_id)
             status = status_of(final)
             if status in FAILED:
                 if replayed:  # an earlier take failed (free of charge): start the next one
@@ -206,10 +250,13 @@ class RunApiProvider(ImageProvider):
                 if replayed and exc.status in (403, 404, 410):  # an earlier take's result has expired
                     raise _Stale() from exc
                 raise
+            if replayed and not await asyncio.to_thread(_decodes, data):  # an earlier take's unusable result
+                raise _Stale()
         except ProviderError as exc:
             exc.request_id = exc.request_id or task_id
             raise
-        return RawImage(data=data, request_id=task_id, cost_usd=cost_of(final), vendor_size=vendor_size)
+        return RawImage(data=data, request_id=task_id, cost_usd=cost_of(final), vendor_size=vendor_size,
+                        replayed=replayed)
 
     async def _wait(self, path: str, task_id: str) -> dict[str, Any]:
         url = f"{path}/{task_id}"

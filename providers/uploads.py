@@ -13,55 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import posixpath
-import re
 import uuid
 from urllib.parse import urlsplit
 
 import fsspec
 
 from providers.base import InputImage
+from providers.netpolicy import public_url_problem  # noqa: F401  (re-exported: vendor modules import it here)
 
 _EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
-_NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*")
-_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
-
-
-def public_url_problem(url: str) -> str | None:
-    """Why a vendor could not (or must not) fetch `url`; None when it is a public HTTPS URL."""
-    if not isinstance(url, str) or not url:
-        return "empty URL"
-    if url[:5].lower() == "data:":
-        return "data: URIs are not accepted; inputs must be uploaded to public HTTPS storage"
-    if any(c in url for c in "\\\r\n\t "):
-        return "URL contains whitespace or backslashes"
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises on a malformed port
-    except ValueError:
-        return "malformed URL"
-    if parts.scheme.lower() != "https":
-        return f"only https:// URLs are accepted, got {parts.scheme or 'no scheme'}://"
-    if parts.username is not None or parts.password is not None:
-        return "URL must not carry credentials"
-    host = (parts.hostname or "").rstrip(".").lower()
-    if not host:
-        return "URL has no host"
-    if host in _LOCAL_NAMES or host.endswith(".localhost") or host.endswith(".local"):
-        return f"host {host} is local, not public"
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    if ip is not None and not ip.is_global:
-        return f"host {host} is a private or reserved address"
-    if ip is None and _NUMERIC_HOST.fullmatch(host):
-        # 127.1, 2130706433, 0x7f.0.0.1: resolvers read these as IPv4 addresses
-        return f"host {host} is a numeric address in a non-standard form"
-    if port == 0:
-        return "URL has port 0"
-    return None
 
 
 def _norm_path(path: str) -> str | None:

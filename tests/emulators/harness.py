@@ -231,6 +231,12 @@ class Emulator:
         """What a catalog's `base_url` should be for this vendor (subclasses add their prefix)."""
         return self.origin
 
+    @property
+    def download_hosts(self) -> list[str]:
+        """What a provider entry's `download_hosts` must list for its result files: they are
+        served over http on 127.0.0.1, which the download policy refuses otherwise."""
+        return [self.origin]
+
     # -- faults
     def inject(self, kind: str, *, on: str | None = None, method: str | None = None, times: int = 1,
                **params: Any) -> None:

@@ -55,6 +55,7 @@ def make_provider(vendor: str, emu: Any, *, name: str | None = None, key: str | 
     settings = dict(v.settings)
     options = {**settings.pop("options", {}), **cfg.pop("options", {})}
     settings.update(cfg)
+    settings.setdefault("download_hosts", emu.download_hosts)  # its result files: http on 127.0.0.1
     config = ProviderConfig(type=vendor, base_url=emu.base_url, api_key_env=v.env, options=options, **settings)
     extra: dict[str, Any] = {}
     if v.uploads:

@@ -17,7 +17,7 @@ TEST_KEY = "sk-test-e2e-5f0c2a9b7d"  # must never show up in any output, file or
 def use_openai(catalog: Path, emu: OpenAIEmulator, name: str = "openai") -> dict[str, str]:
     """Point provider `name` at the emulator and make it the default; returns the env for the CLI."""
     add_provider(catalog, name, {"type": "openai", "base_url": emu.base_url, "api_key_env": TEST_KEY_ENV,
-                                 "timeout_s": 10, "max_retries": 0})
+                                 "timeout_s": 10, "max_retries": 0, "download_hosts": emu.download_hosts})
     set_setting(catalog, "default_provider", name)
     return {TEST_KEY_ENV: TEST_KEY}
 

@@ -291,10 +291,10 @@ def _download(p, url, **kw):
     return asyncio.run(body())
 
 
-def test_download_from_own_origin(emu):
+def test_download_from_a_listed_origin_sends_the_key_to_the_vendor_origin_only(emu):
     png = make_png(64, 32)
     url = emu.put_file(png)
-    assert _download(stub(emu.base_url + "/v1"), url) == png
+    assert _download(stub(emu.base_url + "/v1", download_hosts=emu.download_hosts), url) == png
     [get] = emu.requests("GET", "/files/")
     assert get.key_id == key_id(KEY)  # the key goes to the vendor's own origin only
 
@@ -303,39 +303,39 @@ def test_download_expired_url(emu):
     url = emu.put_file(make_png(16, 16))
     emu.expire(url)
     with pytest.raises(ProtocolError, match="expired or missing"):
-        _download(stub(emu.base_url), url)
+        _download(stub(emu.base_url, download_hosts=emu.download_hosts), url)
 
 
 @pytest.mark.parametrize("url", ["http://example.invalid/img.png", "ftp://x/y.png", "file:///etc/passwd",
                                  "/relative.png"])
 def test_download_refuses_non_https_foreign_urls(emu, url):
-    with pytest.raises(ProtocolError, match="non-https"):
-        _download(stub(emu.base_url), url)
+    with pytest.raises(ProtocolError, match="refusing to download"):
+        _download(stub(emu.base_url, download_hosts=emu.download_hosts), url)
 
 
 def test_download_checks_every_redirect_hop(emu):
     with EchoEmulator() as other:
         foreign = other.put_file(make_png(16, 16))
         url = f"{emu.origin}/redirect?to={foreign}"
-        with pytest.raises(ProtocolError, match="non-https"):
-            _download(stub(emu.base_url), url)
+        with pytest.raises(ProtocolError, match="refusing to download"):
+            _download(stub(emu.base_url, download_hosts=emu.download_hosts), url)
         assert other.requests("GET") == []
     local = emu.put_file(make_png(16, 16))
-    assert _download(stub(emu.base_url), f"{emu.origin}/redirect?to={local}") == make_png(16, 16)
+    assert _download(stub(emu.base_url, download_hosts=emu.download_hosts), f"{emu.origin}/redirect?to={local}") == make_png(16, 16)
 
 
 def test_download_size_limit(emu):
     with pytest.raises(ProtocolError, match="limit"):
-        _download(stub(emu.base_url), emu.origin + "/big", max_bytes=1000)
-    assert len(_download(stub(emu.base_url), emu.origin + "/big", max_bytes=5000)) == 5000
+        _download(stub(emu.base_url, download_hosts=emu.download_hosts), emu.origin + "/big", max_bytes=1000)
+    assert len(_download(stub(emu.base_url, download_hosts=emu.download_hosts), emu.origin + "/big", max_bytes=5000)) == 5000
 
 
 def test_download_retries_server_errors(emu):
     url = emu.put_file(make_png(16, 16))
     emu.inject("503", on="/img")
     emu.inject("timeout", on="/img", seconds=0.5)
-    p = stub(emu.base_url, timeout_s=0.2)
+    p = stub(emu.base_url, timeout_s=0.2, download_hosts=emu.download_hosts)
     out = _download(p, emu.origin + "/img")
     assert out == b'{"ok": true, "path": "/img"}'
     assert [r.fault for r in emu.requests("GET", "/img")] == ["503", "timeout", None]
-    assert _download(stub(emu.base_url), url) == make_png(16, 16)
+    assert _download(stub(emu.base_url, download_hosts=emu.download_hosts), url) == make_png(16, 16)

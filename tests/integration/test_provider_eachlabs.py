@@ -289,8 +289,8 @@ def test_one_garbled_poll_is_tolerated_three_are_not(emu):
 
 def test_deadline_while_polling_is_ambiguous_with_the_id(emu):
     emu.run_time = 5.0
-    err = fails(provider(emu, deadline_s=0.2), gen(), AmbiguousError)
-    assert err.request_id in emu.predictions
+    err = fails(provider(emu, deadline_s=1.0), gen(), AmbiguousError)
+    assert err.request_id in emu.predictions and err.request_id in str(err)
 
 
 @pytest.mark.parametrize("fault", ["expired_url", "truncated_image"])

@@ -215,7 +215,7 @@ def test_replayed_task_with_an_expired_result_starts_a_fresh_take(emu):
     assert second.request_id != first.request_id and len(emu.tasks) == 2
 
 
-def test_gives_up_after_max_takes_of_failed_replays(emu):
+def test_gives_up_after_max_takes_of_failed_replays_without_a_journal(emu):
     req = gen()
     emu.default_fault, emu.running_statuses = "job_failed", ()
     p = provider(emu)
@@ -234,7 +234,7 @@ def test_gives_up_after_max_takes_of_failed_replays(emu):
 
     errors = asyncio.run(builds())
     assert len(errors) == MAX_TAKES + 1
-    assert all("revision" not in str(e) for e in errors[:-1]) and "revision" in str(errors[-1])
+    assert all("fresh take" not in str(e) for e in errors[:-1]) and "the next build starts a fresh take" in str(errors[-1])
     assert len(emu.tasks) == MAX_TAKES
 
 

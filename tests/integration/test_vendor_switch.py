@@ -54,7 +54,8 @@ def test_switching_gpt_image_2_vendor_rebuilds_nothing(paid, session_openai, ven
     cat, env = paid
     emulator = {"runapi": RunApiEmulator, "eachlabs": EachLabsEmulator}[vendor]
     with emulator(public_url=PUBLIC) as emu:
-        add_provider(cat, vendor, {"type": vendor, "base_url": emu.base_url, "api_key_env": "ASSETPIPE_TEST_VENDOR_KEY"})
+        add_provider(cat, vendor, {"type": vendor, "base_url": emu.base_url, "api_key_env": "ASSETPIPE_TEST_VENDOR_KEY",
+                                    "download_hosts": emu.download_hosts})
         set_setting(cat, "default_provider", vendor)
         env = {**env, "ASSETPIPE_TEST_VENDOR_KEY": "vendor-test-key-0b9e"}
         calls, before_blobs, before_images = session_openai.calls(), blobs(cat), images(cat)
