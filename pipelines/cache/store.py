@@ -80,6 +80,36 @@ class Store:
             return (self.root / rel).exists()
         return self.fs.exists(self._remote(rel))
 
+    # -- small named files for the layers built on the store (the journal) ----------------------
+    def read_file(self, rel: str) -> bytes | None:
+        return self._read(rel)
+
+    def write_file(self, rel: str, data: bytes) -> None:
+        self._write(rel, data)
+
+    def list_files(self, rel_dir: str) -> list[str]:
+        """Names of the files directly under `rel_dir` (none when it does not exist); temporary
+        names (a leading dot) are left out."""
+        try:
+            if self.local:
+                names = [e.name for e in os.scandir(self.root / rel_dir) if e.is_file()]
+            else:
+                names = [str(p).rsplit("/", 1)[-1] for p in self.fs.ls(self._remote(rel_dir), detail=False)]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreError(f"cannot list {rel_dir} in the cache at {self.url}: {exc}") from exc
+        return sorted(n for n in names if not n.startswith("."))
+
+    def delete_file(self, rel: str) -> None:
+        try:
+            if self.local:
+                (self.root / rel).unlink(missing_ok=True)
+            elif self.fs.exists(self._remote(rel)):
+                self.fs.rm_file(self._remote(rel))
+        except OSError as exc:
+            raise StoreError(f"cannot delete {rel} from the cache at {self.url}: {exc}") from exc
+
     # -- blobs -----------------------------------------------------------------------------------
     @staticmethod
     def _blob_rel(digest: str) -> str:
@@ -194,6 +224,23 @@ class Store:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+    def leased(self, key: str) -> bool:
+        """Whether a build on this machine holds `key`'s lease right now (a peek: never waits)."""
+        if self.lock_dir is None:
+            return False
+        path = self.lock_dir / key[:2] / f"{key}.lock"
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops a lock we took
+        return False
 
 
 def _dumps(obj: Any) -> bytes:

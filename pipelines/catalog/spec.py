@@ -87,6 +87,8 @@ class Settings(Strict):
     locales: LocaleSettings = Field(default_factory=LocaleSettings)
     pricing: dict[str, float] = Field(default_factory=dict)  # provider name -> USD per call override
     check_text: Literal["auto", "off", "required"] = "auto"  # OCR text checks: auto = when OCR is installed
+    # after SIGTERM/SIGINT: seconds the calls in flight get to land before they are cancelled
+    stop_grace_s: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("check_text", mode="before")
     @classmethod

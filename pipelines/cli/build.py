@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from pipelines.cli.paths import shown
+from pipelines.cli.signals import SignalLog
 from pipelines.engine.outcome import Outcome
+from pipelines.engine.stop import forget_stops, last_stop
 from pipelines.errors import BudgetExceeded, BuildError
 from pipelines.outputs.write import write_outputs
 from pipelines.plan.plan import Plan, Planned
@@ -38,13 +40,23 @@ class BuildReport:
 
     @property
     def paid_usd(self) -> float:
-        return sum(float(o.record.get("cost_usd") or 0) for o in self.outcomes.values() if o.status == "built")
+        """What this build paid: not a cache hit, not a job an earlier build paid for."""
+        return sum(o.paid_now_usd for o in self.outcomes.values())
+
+    @property
+    def collected(self) -> list[Outcome]:
+        """Built from a job an earlier build sent (and paid for)."""
+        return [o for o in self.outcomes.values() if o.status == "built" and o.paid_now_usd == 0
+                and (o.record or {}).get("resumed_from_build")]
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes.values())
 
 
 def build(project: Project, *, selection=None, max_cost: float | None = None, refresh: bool = False,
-          dry_run: bool = False, echo: Callable[[str], None] = print) -> BuildReport:
+          dry_run: bool = False, retry_maybe_billed: bool = False, echo: Callable[[str], None] = print) -> BuildReport:
     t0 = time.monotonic()
-    plan, to_build, estimate = plan_build(project, selection, refresh)
+    plan, to_build, estimate = plan_build(project, selection, refresh, retry_maybe_billed)
     report = BuildReport(plan, to_build, estimate, dry_run=dry_run)
     if max_cost is not None and estimate > max_cost + 1e-9:
         raise BudgetExceeded(estimate, max_cost)
@@ -61,7 +73,8 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
             report.outcomes[out.key] = out
             echo(format_outcome(out))
 
-        report.run_id = run_variants(project, to_build, refresh=refresh, on_outcome=on_outcome)
+        report.run_id = run_variants(project, to_build, refresh=refresh, on_outcome=on_outcome,
+                                     retry_maybe_billed=retry_maybe_billed)
         plan = project.plan()  # final state, for the manifest
         report.plan = plan
     write_outputs(project, plan, report.outcomes)
@@ -89,7 +102,9 @@ def format_outcome(out: Outcome) -> str:
     v = out.planned.variant
     if out.ok:
         rec = out.record or {}
-        cost = f"${float(rec.get('cost_usd') or 0):.2f}" if out.status == "built" else "cache"
+        cost = f"${out.paid_now_usd:.2f}" if out.status == "built" else "cache"
+        if rec.get("resumed_from_build") and out.status == "built":
+            cost += f"  (collected: job {rec.get('request_id')} of build {rec['resumed_from_build'][:8]}, paid then)"
         failed_checks = [c.name for c in out.checks if not c.passed and not c.skipped]
         note = f"  CHECK FAILED: {', '.join(failed_checks)}" if failed_checks else ""
         return f"  {out.status:<7} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
@@ -99,31 +114,69 @@ def format_outcome(out: Outcome) -> str:
 def cmd_build(catalog_dir: Path, args) -> int:
     project = Project.load(catalog_dir)
     project.validate()
-    report = build(project, selection=args.select, max_cost=args.max_cost, refresh=args.refresh,
-                   dry_run=args.dry_run)
+    forget_stops()
+    with SignalLog() as signals:
+        report = build(project, selection=args.select, max_cost=args.max_cost, refresh=args.refresh,
+                       dry_run=args.dry_run, retry_maybe_billed=args.retry_maybe_billed)
     if args.dry_run:
         for p in report.to_build:
-            print(f"  would build {p.key:<55} {p.variant.provider or 'local':<10} {p.status} ({p.reason or 'refresh'})")
+            what = "held (may have been billed)" if p.held and not args.retry_maybe_billed else p.status
+            print(f"  would build {p.key:<55} {p.variant.provider or 'local':<10} {what} ({p.reason or 'refresh'})")
         print(f"dry run: {len(report.to_build)} variant(s), estimated ${report.estimate_usd:.2f}; nothing was built")
         return 0
-    outs = report.outcomes.values()
-    built = sum(o.status == "built" for o in outs)
-    failed = report.failed
     out_dir = project.catalog.output_dir
     if not report.to_build:
         print(f"nothing to do: all {len(project.variants)} variants are fresh")
     else:
-        print(f"\nbuilt {built} (paid ${report.paid_usd:.2f}), reused {sum(o.status == 'cached' for o in outs)} "
-              f"from the cache, failed {sum(o.status == 'failed' for o in outs)}, "
-              f"skipped {sum(o.status == 'skipped' for o in outs)} in {report.elapsed_s:.1f}s"
-              + (f"; run {report.run_id[:8]} (see `assetpipe ui`)" if report.run_id else ""))
+        print(summary_line(report))
     print(f"outputs in {shown(out_dir)}/  manifest {shown(out_dir / 'manifest.json')}  gallery {shown(out_dir / 'index.html')}")
+    bad_checks = _report_problems(report, args.retry_maybe_billed)
+    stop = last_stop()
+    if stop is not None:
+        print(stop_line(report, stop), file=sys.stderr)
+        return signals.exit_code()
+    return 1 if report.failed or bad_checks else 0
+
+
+def summary_line(report: BuildReport) -> str:
+    n = len(report.collected)
+    collected = f"; {n} collected from earlier builds, paid then" if n else ""
+    extra = "".join(f", {word} {report.count(status)}" for status, word in (("held", "held"), ("stopped", "stopped"))
+                    if report.count(status))
+    return (f"\nbuilt {report.count('built')} (paid ${report.paid_usd:.2f}{collected}), reused "
+            f"{report.count('cached')} from the cache, failed {report.count('failed')}{extra}, "
+            f"skipped {report.count('skipped')} in {report.elapsed_s:.1f}s"
+            + (f"; run {report.run_id[:8]} (see `assetpipe ui`)" if report.run_id else ""))
+
+
+def _report_problems(report: BuildReport, retried: bool) -> list[Outcome]:
+    outs = list(report.outcomes.values())
     bad_checks = [o for o in outs if o.ok and any(c.blocks for c in o.checks)]
     for o in bad_checks:
         names = ", ".join(f"{c.name}: {c.description}" for c in o.checks if c.blocks)
         print(f"check failed: {o.key}: {names}", file=sys.stderr)
-    billed = [o for o in failed if o.maybe_billed]
+    held = [o for o in outs if o.status == "held"]
+    if held:
+        print(f"held {len(held)} variant(s): an earlier build's call may have been billed once already, so they "
+              "were not re-sent (`assetpipe build --retry-maybe-billed` re-sends them): "
+              + ", ".join(o.key for o in held), file=sys.stderr)
+    if retried:
+        was_held = {p.key for p in report.to_build if p.held}
+        again = [o for o in outs if o.status == "built" and o.key in was_held]
+        if again:
+            print(f"re-sent {len(again)} variant(s) that may have been billed once already: "
+                  + ", ".join(o.key for o in again), file=sys.stderr)
+    billed = [o for o in outs if o.maybe_billed and o.status in ("failed", "stopped")]
     if billed:
         print(f"warning: {len(billed)} failed call(s) may have been billed by the vendor: "
               + ", ".join(o.key for o in billed), file=sys.stderr)
-    return 1 if failed or bad_checks else 0
+    return bad_checks
+
+
+def stop_line(report: BuildReport, stop) -> str:
+    stopped = [o for o in report.outcomes.values() if o.status == "stopped"]
+    in_flight = sum(1 for o in stopped if o.in_flight)
+    landed = report.count("built")
+    return (f"stopped ({stop.reason}): {landed} result(s) landed and were stored; {in_flight} call(s) still in "
+            f"flight were journaled (the next build collects the jobs it can and holds the rest as maybe "
+            f"billed: see `assetpipe plan`); {len(stopped) - in_flight} not sent")

@@ -31,10 +31,17 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     width = max((len(p.key) for p in items), default=10)
     print(f"{'STATUS':<8} {'KEY':<{width}}  {'PROVIDER':<11} {'EST':>6}  WHY")
     for p in items:
-        cost = f"${p.est_cost:.2f}" if p.status != "fresh" else "-"
-        print(f"{p.status:<8} {p.key:<{width}}  {p.variant.provider or 'local':<11} {cost:>6}  {p.reason}")
+        cost = "-" if p.status == "fresh" else f"${p.est_cost:.2f}" if not p.held else f"(${p.est_cost:.2f})"
+        status = "held" if p.held else p.status
+        print(f"{status:<8} {p.key:<{width}}  {p.variant.provider or 'local':<11} {cost:>7}  {p.reason}")
     t = plan.totals(items)
     by = ", ".join(f"{k} ${v:.2f}" for k, v in t["estimated_cost_by_provider_usd"].items() if v)
     print(f"\n{t['variants']} variants: {t['fresh']} fresh, {t['missing']} missing, {t['changed']} changed; "
           f"to build: {t['to_build']}, estimated ${t['estimated_cost_usd']:.2f}" + (f" ({by})" if by else ""))
+    if t["resumed"]:
+        print(f"{t['resumed']} job(s) an earlier build sent are collected at no new charge")
+    if t["maybe_billed"]:
+        print(f"{t['maybe_billed']} variant(s) held: in flight when their build stopped, they may have been billed "
+              f"once already (up to ${t['maybe_billed_usd']:.2f}); not re-sent. "
+              f"`assetpipe build --retry-maybe-billed` re-sends them for about ${t['maybe_billed_usd']:.2f} more")
     return 0

@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--max-cost", type=float, metavar="USD", help="refuse (spend nothing) if the estimate is higher")
     b.add_argument("--refresh", action="store_true", help="pay for a new take of the selected variants, even if cached")
     b.add_argument("--dry-run", action="store_true", help="print what would be built and its cost; build nothing")
+    b.add_argument("--retry-maybe-billed", action="store_true",
+                   help="re-send variants held because an earlier call may have been billed (pays again)")
     u = sub.add_parser("ui", help="the Dagster UI (webserver + daemon) on this catalog")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
@@ -63,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except AssetpipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # before the build's run started (it stops gracefully itself)
         print("interrupted: finished variants are kept in the cache", file=sys.stderr)
-        return 130
+        return getattr(exc, "exit_code", 130)
 
 
 COMMANDS = {

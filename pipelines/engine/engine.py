@@ -8,6 +8,11 @@ decoding, renders, checks) runs in threads so polling never stalls.
 
 `Engine.stream(planned)` is a plain generator of `Outcome`s in completion order: the Dagster asset
 body turns each into a MaterializeResult as soon as it lands.
+
+Every paid call goes through the write-ahead journal (pipelines.engine.calls): an earlier build's
+job is collected instead of paid for again, a call that may have been billed is held, and every
+create is journaled before it leaves. A stop (pipelines.engine.stop) sends no new create and gives
+the calls in flight a grace period to land.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
+from pipelines.cache.journal import Journal, StoreJournal
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog
 from pipelines.engine.checks import (
@@ -30,9 +36,11 @@ from pipelines.engine.checks import (
     image_check,
     text_check,
 )
+from pipelines.engine.calls import Held, PaidCall
 from pipelines.engine.outcome import Outcome, OutcomeStatus
 from pipelines.engine.render import render_image
-from pipelines.errors import AssetpipeError
+from pipelines.engine.stop import Stop, forcing_signals
+from pipelines.errors import AssetpipeError, NotSentError
 from pipelines.plan.plan import Planned, Planner
 from pipelines.plan.pool import ProviderPool
 from pipelines.plan.requests import image_request
@@ -40,18 +48,74 @@ from pipelines.plan.requests import image_request
 
 class Engine:
     def __init__(self, catalog: Catalog, store: Store, planner: Planner, pool: ProviderPool, *,
-                 refresh: Iterable[str] = (), check_text: str | None = None, log=None):
+                 refresh: Iterable[str] = (), check_text: str | None = None, log=None, build: str = "local",
+                 retry_maybe_billed: bool = False, journal: Journal | None = None, stop: Stop | None = None):
         self.catalog, self.store, self.planner, self.pool = catalog, store, planner, pool
         self.refresh = set(refresh)
         self.check_text = check_text or catalog.settings.check_text
         self.log = log
         self.calls = 0  # provider calls actually made (paid)
+        self.build = build  # this build's id (the Dagster run id): journal entries name it
+        self.retry_maybe_billed = retry_maybe_billed
+        self.journal = journal or StoreJournal(store)
+        self.stop = stop or Stop(catalog.settings.stop_grace_s)
+        self._paying: dict[str, PaidCall] = {}  # variant key -> its paid call, while it runs
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._finished = True
 
     # -- public ----------------------------------------------------------------------------------
+    _DONE = object()
+
     def stream(self, to_build: list[Planned], context: dict[str, Planned]) -> Iterator[Outcome]:
-        """Build `to_build` (dependency order); `context` holds the plan of every other variant."""
+        """Build `to_build` (dependency order); `context` holds the plan of every other variant.
+
+        An interrupt while waiting for results (a signal: KeyboardInterrupt, or the exception a
+        Dagster run raises for one) stops the build gracefully: the outcomes still arrive, then
+        the interrupt is raised again. A second one forces the stop."""
+        self._start(to_build, context)
+        interrupt: BaseException | None = None
+        while True:
+            try:
+                item = self._queue.get()
+            except BaseException as exc:  # noqa: BLE001 - a signal, delivered in this thread
+                interrupt = interrupt or exc
+                self.stop.request(f"{type(exc).__name__}")
+                continue
+            if item is self._DONE:
+                break
+            if isinstance(item, BaseException):
+                self._join()
+                raise item
+            yield item
+        self._join()
+        if interrupt is not None:
+            raise interrupt
+
+    def drain(self) -> list[Outcome]:
+        """After the consumer of `stream` stopped early (the run was interrupted between two
+        results): stop gracefully and wait for the calls in flight, which are stored and
+        journaled; returns the outcomes nobody consumed. A signal meanwhile forces the stop."""
+        if self._finished:
+            return []
+        self.stop.request("the run was interrupted")
+        out: list[Outcome] = []
+        with forcing_signals(self.stop):
+            while True:
+                item = self._queue.get()
+                if item is self._DONE:
+                    break
+                if isinstance(item, Outcome):
+                    out.append(item)
+        self._join()
+        return out
+
+    def run(self, to_build: list[Planned], context: dict[str, Planned]) -> list[Outcome]:
+        return list(self.stream(to_build, context))
+
+    def _start(self, to_build: list[Planned], context: dict[str, Planned]) -> None:
         q: queue.Queue = queue.Queue()
-        done_marker = object()
+        self._queue, self._finished = q, False
 
         def runner() -> None:
             try:
@@ -59,27 +123,21 @@ class Engine:
             except BaseException as exc:  # surfaced in the consumer thread
                 q.put(exc)
             finally:
-                q.put(done_marker)
+                q.put(self._DONE)
 
-        t = threading.Thread(target=runner, name="assetpipe-engine", daemon=True)
-        t.start()
-        while True:
-            item = q.get()
-            if item is done_marker:
-                break
-            if isinstance(item, BaseException):
-                t.join()
-                raise item
-            yield item
-        t.join()
+        self._thread = threading.Thread(target=runner, name="assetpipe-engine", daemon=True)
+        self._thread.start()
 
-    def run(self, to_build: list[Planned], context: dict[str, Planned]) -> list[Outcome]:
-        return list(self.stream(to_build, context))
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        self._finished = True
 
     # -- internals -------------------------------------------------------------------------------
     async def _run_all(self, to_build: list[Planned], context: dict[str, Planned], emit) -> None:
         done: dict[str, Planned] = dict(context)
         tasks: dict[str, asyncio.Task] = {}
+        self.stop.attach(asyncio.get_running_loop(), lambda: [t.cancel() for t in tasks.values() if not t.done()])
         try:
             for p in to_build:  # dependency order: upstream tasks exist before their dependants
                 deps = [tasks[k] for k in p.variant.upstream_keys if k in tasks]
@@ -87,6 +145,7 @@ class Engine:
             if tasks:
                 await asyncio.gather(*tasks.values())
         finally:
+            self.stop.detach()
             await self.pool.aclose()
 
     def _info(self, msg: str) -> None:
@@ -109,8 +168,13 @@ class Engine:
             done[v.key] = p
             out = await self._produce(p)
             done[v.key] = out.planned
+        except (Held, NotSentError) as exc:
+            out = Outcome(p, "held" if isinstance(exc, Held) else "stopped", error=str(exc),
+                          maybe_billed=getattr(exc, "maybe_billed", False))
         except AssetpipeError as exc:
             out = Outcome(p, "failed", error=str(exc), maybe_billed=getattr(exc, "maybe_billed", False))
+        except asyncio.CancelledError:  # the stop was forced (a second signal, or the grace ran out)
+            out = self._cancelled(p)
         except Exception as exc:  # a bug must not take the other 199 variants down with it
             out = Outcome(p, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
         if out.ok:
@@ -120,6 +184,13 @@ class Engine:
                 out.checks = [CheckOutcome("image_ok", False, description=f"check crashed: {exc}")]
         emit(out)
         return out
+
+    def _cancelled(self, p: Planned) -> Outcome:
+        call = self._paying.get(p.key)
+        if call is None or (call.current is None and call.resumed is None):
+            return Outcome(p, "stopped", error=f"not sent: the build was stopped ({self.stop.reason})")
+        return Outcome(p, "stopped", in_flight=True, error=f"stopped while in flight ({self.stop.reason}); "
+                       "journaled: the next build collects it, or holds it if it may have been billed")
 
     async def _produce(self, p: Planned) -> Outcome:
         v = p.variant
@@ -151,18 +222,27 @@ class Engine:
         else:
             provider = self.pool.get(v.provider)
             req = image_request(p, self.store)
+            call = PaidCall(self.journal, self.build, p, provider, self.stop, self.retry_maybe_billed)
+            await call.prepare()  # may resume an earlier build's job, or hold a maybe-billed call
             self._info(f"calling {v.provider} for {v.key}")
             self.calls += 1
-            result = await provider.run(req)
+            self._paying[v.key] = call
+            try:
+                result = await provider.run(req, call)
+            except Exception as exc:  # a cancellation (a forced stop) leaves the entries as journaled
+                await call.failed(exc)
+                raise
             data = result.data
             meta = {"provider": result.provider, "model": result.model, "request_id": result.request_id,
                     "cost_usd": round(result.cost_usd, 6), "latency_s": round(result.latency_s, 3),
-                    "usage": result.usage, "vendor_size": result.vendor_size}
+                    "usage": result.usage, "vendor_size": result.vendor_size, **call.billing(result.extra)}
         blob = await asyncio.to_thread(self.store.put_blob, data)
         record = {"cache_key": p.cache_key, "blob": blob, "bytes": len(data), "width": v.width, "height": v.height,
                   "format": v.output_format, "created_at": started.isoformat(timespec="seconds"),
                   "variant": v.key, "doc": p.doc, **meta}
         await asyncio.to_thread(self.store.put_action, p.cache_key, record)
+        if v.operation != "render":
+            await call.stored(record)
         return record
 
     def _finish(self, p: Planned, record: dict[str, Any], status: OutcomeStatus) -> Outcome:

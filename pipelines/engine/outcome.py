@@ -10,8 +10,10 @@ from typing import Any, Literal
 from pipelines.engine.checks import CheckOutcome
 from pipelines.plan.plan import Planned
 
-# built: paid (or rendered) now; cached: a cache hit; failed; skipped: an upstream was not usable
-OutcomeStatus = Literal["built", "cached", "failed", "skipped"]
+# built: paid (or rendered) now; cached: a cache hit; failed; skipped: an upstream was not usable;
+# held: an earlier call may have been billed, so it is not re-sent (pipelines.engine.calls);
+# stopped: the build was stopped before the call was sent, or while it was in flight
+OutcomeStatus = Literal["built", "cached", "failed", "skipped", "held", "stopped"]
 
 
 @dataclass
@@ -23,10 +25,23 @@ class Outcome:
     output_path: Path | None = None
     checks: list[CheckOutcome] = field(default_factory=list)
     maybe_billed: bool = False
+    in_flight: bool = False  # stopped while its call was in flight (journaled)
 
     @property
     def key(self) -> str:
         return self.planned.key
+
+    @property
+    def billed_by(self) -> str | None:
+        """The build that paid for a built result (an earlier one when its job was collected)."""
+        return (self.record or {}).get("billed_by_build") if self.status == "built" else None
+
+    @property
+    def paid_now_usd(self) -> float:
+        """What this build paid for the variant: nothing for a cache hit or a collected job."""
+        if self.status != "built" or (self.record or {}).get("resumed_from_build"):
+            return 0.0
+        return float((self.record or {}).get("cost_usd") or 0.0)
 
     @property
     def ok(self) -> bool:

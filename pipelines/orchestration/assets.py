@@ -14,15 +14,16 @@ import dagster as dg
 
 from pipelines.engine.engine import Engine
 from pipelines.engine.outcome import Outcome
-from pipelines.orchestration.keys import MULTI_ASSET, REFRESH_TAG, variant_key
+from pipelines.orchestration.keys import MULTI_ASSET, REFRESH_TAG, RETRY_TAG, variant_key
 from pipelines.orchestration.results import results_of
 from pipelines.orchestration.specs import check_specs, variant_spec
 from pipelines.plan.project import Project
 
 
 def variants_asset(project: Project, on_outcome: Callable[[Outcome], None] | None = None,
-                   refresh: set[str] | None = None) -> dg.AssetsDefinition:
-    """`on_outcome` and `refresh` are the CLI's hooks into an in-process run."""
+                   refresh: set[str] | None = None, retry_maybe_billed: bool = False) -> dg.AssetsDefinition:
+    """`on_outcome`, `refresh` and `retry_maybe_billed` are the CLI's hooks into an in-process run
+    (a run launched elsewhere says the last two with the REFRESH_TAG and RETRY_TAG tags)."""
     variants = project.variants
     by_key = {v.key: v for v in variants}
     recipes = project.planner().recipes(variants)
@@ -36,23 +37,35 @@ def variants_asset(project: Project, on_outcome: Callable[[Outcome], None] | Non
         plan = project.plan()  # at run time: the store may have moved since definitions were loaded
         to_build = [p for p in plan.items if p.key in selected]
         force = set(refresh or ())
-        if context.run.tags.get(REFRESH_TAG) == "true":
+        tags = context.run.tags
+        if tags.get(REFRESH_TAG) == "true":
             force |= selected
         engine = Engine(project.catalog, project.store, project.planner(), project.pool, refresh=force,
-                        log=context.log.info)
+                        log=context.log.info, build=context.run.run_id,
+                        retry_maybe_billed=retry_maybe_billed or tags.get(RETRY_TAG) == "true")
         failed: list[Outcome] = []
-        for out in engine.stream(to_build, plan.by_key):
+
+        def landed(out: Outcome) -> bool:
             if on_outcome is not None:
                 on_outcome(out)
             if not out.ok:
                 failed.append(out)
                 context.log.error(f"{out.key}: {out.status}: {out.error}")
-                continue
-            yield from results_of(out)
+            return out.ok
+
+        try:
+            for out in engine.stream(to_build, plan.by_key):
+                if landed(out):
+                    yield from results_of(out)
+        finally:
+            # the run was interrupted between two results (Dagster closes this generator): the
+            # calls in flight still land in the store within the grace period, and are reported
+            for out in engine.drain():
+                landed(out)
         if failed:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(to_build)} variants did not build",
-                metadata={"failed": "\n".join(f"{o.key}: {o.error}" for o in failed)},
+                metadata={"failed": "\n".join(f"{o.key}: {o.status}: {o.error}" for o in failed)},
             )
 
     return assetpipe_variants

@@ -17,10 +17,10 @@ from pipelines.plan.project import Project
 
 
 def build_definitions(project: Project, on_outcome: Callable[[Outcome], None] | None = None,
-                      refresh: set[str] | None = None) -> dg.Definitions:
-    """`on_outcome` and `refresh` are the CLI's hooks into an in-process run."""
+                      refresh: set[str] | None = None, retry_maybe_billed: bool = False) -> dg.Definitions:
+    """`on_outcome`, `refresh` and `retry_maybe_billed` are the CLI's hooks into an in-process run."""
     patches.install()  # one multi_asset of thousands of outputs: keep Dagster's bookkeeping linear
-    variants = variants_asset(project, on_outcome, refresh)
+    variants = variants_asset(project, on_outcome, refresh, retry_maybe_billed)
     job = dg.define_asset_job(BUILD_JOB, selection=dg.AssetSelection.assets(variants),
                               description="Build catalog variants (cache hits never call a provider)")
     return dg.Definitions(assets=[variants, *ref_sources(project)], jobs=[job],

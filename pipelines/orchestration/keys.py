@@ -13,6 +13,7 @@ from pipelines.catalog.variant import Variant
 BUILD_JOB = "assetpipe_build"
 MULTI_ASSET = "assetpipe_variants"
 REFRESH_TAG = "assetpipe/refresh"
+RETRY_TAG = "assetpipe/retry_maybe_billed"  # re-send variants held as maybe billed
 SOURCE_TAG = "assetpipe/source"
 CAMPAIGN_TAG = "assetpipe/campaign"
 ESTIMATE_TAG = "assetpipe/estimated_cost_usd"

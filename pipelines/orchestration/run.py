@@ -16,7 +16,7 @@ from pipelines.plan.project import Project
 
 
 def run_variants(project: Project, to_build: list[Planned], *, refresh: bool,
-                 on_outcome: Callable[[Outcome], None]) -> str:
+                 on_outcome: Callable[[Outcome], None], retry_maybe_billed: bool = False) -> str:
     """Materialize `to_build` in one run; every variant's Outcome reaches `on_outcome` as it
     lands (a variant the run never reached gets a failed one). Returns the run id."""
     seen: set[str] = set()
@@ -26,7 +26,7 @@ def run_variants(project: Project, to_build: list[Planned], *, refresh: bool,
         on_outcome(out)
 
     refresh_keys = {p.key for p in to_build} if refresh else set()
-    defs = build_definitions(project, on_outcome=hook, refresh=refresh_keys)
+    defs = build_definitions(project, on_outcome=hook, refresh=refresh_keys, retry_maybe_billed=retry_maybe_billed)
     job = defs.resolve_job_def(BUILD_JOB)
     inst = instance(project.catalog)
     observe_refs(project, inst)  # before the run, so its provenance names the ref hashes it read

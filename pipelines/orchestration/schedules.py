@@ -26,7 +26,7 @@ from pipelines.orchestration.keys import (
 )
 from pipelines.plan.keys import key_doc
 from pipelines.plan.project import Project
-from pipelines.plan.worklist import plan_build
+from pipelines.plan.worklist import held_closure, plan_build
 
 
 def build_schedules(project: Project, job) -> list[dg.ScheduleDefinition]:
@@ -52,8 +52,13 @@ def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
         stale = reload_needed(project, loaded)
         if stale:
             return dg.SkipReason(stale)
-        _plan, todo, estimate = plan_build(project, [f"{campaign}/*"])
+        plan, todo, estimate = plan_build(project, [f"{campaign}/*"])
+        held = held_closure(plan, todo)  # may have been billed: a person decides (build --retry-maybe-billed)
+        todo = [p for p in todo if p.key not in held]
         if not todo:
+            if held:
+                return dg.SkipReason(f"{campaign}: {len(held)} variant(s) held as maybe billed "
+                                     "(see `assetpipe plan`); nothing else to build")
             return dg.SkipReason(f"{campaign}: all {_count(project, campaign)} variants are fresh")
         return dg.RunRequest(
             asset_selection=[variant_key(p.variant) for p in todo],

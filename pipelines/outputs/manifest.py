@@ -29,10 +29,12 @@ def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path)
             e.update(path=v.relpath, sha256=rec["blob"], provider=rec.get("provider") or e["provider"],
                      model=rec.get("model") or v.model, built_at=rec.get("created_at"),
                      request_id=rec.get("request_id"), status="fresh")
-            paid_now = out is not None and out.status == "built"
-            e["cached"] = not paid_now
-            e["cost_usd"] = float(rec.get("cost_usd") or 0.0) if paid_now else 0.0
+            built_now = out is not None and out.status == "built"
+            e["cached"] = not built_now
+            e["cost_usd"] = out.paid_now_usd if built_now else 0.0  # a job an earlier build paid for: 0
             e["original_cost_usd"] = float(rec.get("cost_usd") or 0.0)
+            if built_now and rec.get("resumed_from_build"):
+                e["collected_from_build"] = rec["resumed_from_build"]
         if out is not None and not out.ok:
             e.update(status=out.status, error=out.error, path=None, sha256=None)
             if out.maybe_billed:

@@ -30,6 +30,9 @@ class Planned:
     reasons: list[str] = field(default_factory=list)
     record: dict[str, Any] | None = None  # the action record when fresh
     est_cost: float = 0.0
+    # open journal entries of this cache key (pipelines.plan.unsettled): calls an earlier build sent
+    unsettled: list[Any] = field(default_factory=list)
+    held: bool = False  # one of them may have been billed and cannot be picked up: not re-sent
 
     @property
     def key(self) -> str:
@@ -50,8 +53,10 @@ class Plan:
     def totals(self, items: Iterable[Planned] | None = None) -> dict[str, Any]:
         items = list(self.items if items is None else items)
         todo = [p for p in items if p.status != "fresh"]
+        paid = [p for p in todo if not p.held]  # a held variant is not sent by a plain build
+        held = [p for p in todo if p.held]
         by_provider: dict[str, float] = {}
-        for p in todo:
+        for p in paid:
             name = p.variant.provider or "local"
             by_provider[name] = round(by_provider.get(name, 0.0) + p.est_cost, 4)
         return {
@@ -60,8 +65,14 @@ class Plan:
             "missing": sum(p.status == "missing" for p in items),
             "changed": sum(p.status == "changed" for p in items),
             "to_build": len(todo),
-            "estimated_cost_usd": round(sum(p.est_cost for p in todo), 4),
+            "estimated_cost_usd": round(sum(p.est_cost for p in paid), 4),
             "estimated_cost_by_provider_usd": by_provider,
+            # calls an earlier build sent: collected for free, or held as maybe billed; the held
+            # ones may have cost this much already, and re-sending them (--retry-maybe-billed)
+            # costs it again
+            "resumed": sum(1 for p in todo if p.unsettled and not p.held),
+            "maybe_billed": len(held),
+            "maybe_billed_usd": round(sum(p.est_cost for p in held), 4),
         }
 
     def to_json(self, items: Iterable[Planned] | None = None) -> dict[str, Any]:
@@ -75,8 +86,13 @@ def _row(p: Planned) -> dict[str, Any]:
         "key": v.key, "campaign": v.campaign, "asset": v.asset, "variant": v.vid, "vars": v.values,
         "operation": v.operation, "status": p.status, "reason": p.reason, "reasons": p.reasons,
         "provider": v.provider, "model": v.model, "size": v.params.get("size"), "cache_key": p.cache_key,
-        "estimated_cost_usd": round(p.est_cost, 4) if p.status != "fresh" else 0.0,
+        "estimated_cost_usd": round(p.est_cost, 4) if p.status != "fresh" and not p.held else 0.0,
         "upstream": v.upstream_keys,
+        "maybe_billed": p.held,
+        "maybe_billed_usd": round(p.est_cost, 4) if p.held else 0.0,  # possibly spent, and a re-send's price
+        "unsettled": [{"build": e.build, "provider": e.provider, "vendor": e.vendor, "job_id": e.job_id,
+                       "take": e.take, "sent_at": e.sent_at, "resumable": e.resumable, "note": e.note}
+                      for e in p.unsettled],
     }
 
 

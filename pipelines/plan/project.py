@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.cache.hashing import FileHasher
+from pipelines.cache.journal import StoreJournal
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog, load_catalog
 from pipelines.catalog.variant import Variant
@@ -16,6 +17,7 @@ from pipelines.catalog.variants import expand
 from pipelines.errors import CatalogError, CatalogIssue
 from pipelines.plan.plan import Plan, Planner
 from pipelines.plan.pool import ProviderPool
+from pipelines.plan.unsettled import annotate
 from pipelines.plan.requests import request_for
 from providers.base import InputImage
 
@@ -44,11 +46,18 @@ class Project:
     def planner(self) -> Planner:
         return Planner(self.catalog, self.store, self.hasher, self.estimate)
 
+    @property
+    def journal(self) -> StoreJournal:
+        return StoreJournal(self.store)
+
     def plan(self) -> Plan:
         try:
-            return self.planner().plan(self.variants)
+            plan = self.planner().plan(self.variants)
         finally:
             self.hasher.save()
+        providers = self.catalog.settings.providers
+        annotate(plan, self.journal, self.store, lambda name: providers[name].type if name in providers else None)
+        return plan
 
     def provider_issues(self) -> list[CatalogIssue]:
         """What the configured vendors cannot do, found before anything is spent."""

@@ -8,9 +8,13 @@ from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 
 
-def plan_build(project: Project, selection=None, refresh: bool = False) -> tuple[Plan, list[Planned], float]:
+def plan_build(project: Project, selection=None, refresh: bool = False,
+               retry_maybe_billed: bool = False) -> tuple[Plan, list[Planned], float]:
     """What a build would do: the selected variants that are not fresh (all selected with refresh),
-    plus any missing upstream variant they need. Returns (plan, to_build in dependency order, USD)."""
+    plus any missing upstream variant they need. Returns (plan, to_build in dependency order, USD).
+
+    A held variant (an earlier call may have been billed) stays in to_build, so the build reports
+    it, but is priced only when `retry_maybe_billed` re-sends it."""
     plan = project.plan()
     chosen = {v.key for v in select(project.variants, selection)}
     want = {k for k in chosen if refresh or plan.by_key[k].status != "fresh"}
@@ -22,5 +26,19 @@ def plan_build(project: Project, selection=None, refresh: bool = False) -> tuple
                 stack.append(up)
     to_build = [p for p in plan.items if p.key in want]
     # a refresh pays for every selected variant, even one whose image is in the cache
-    estimate = sum(project.estimate(p.variant) if refresh else p.est_cost for p in to_build)
+    estimate = sum(project.estimate(p.variant) if refresh else p.est_cost
+                   for p in to_build if retry_maybe_billed or not p.held)
     return plan, to_build, round(estimate, 4)
+
+
+def held_closure(plan: Plan, to_build: list[Planned]) -> set[str]:
+    """The held variants of `to_build` and every variant downstream of one (they cannot build)."""
+    held = {p.key for p in to_build if p.held}
+    changed = True
+    while changed:
+        changed = False
+        for p in to_build:
+            if p.key not in held and any(up in held for up in p.variant.upstream_keys):
+                held.add(p.key)
+                changed = True
+    return held
