@@ -7,6 +7,7 @@ orchestration layer is imported here, at the one place that needs it, only when 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -131,9 +132,8 @@ def cmd_build(catalog_dir: Path, args) -> int:
         print(summary_line(report))
     print(f"outputs in {shown(out_dir)}/  manifest {shown(out_dir / 'manifest.json')}  gallery {shown(out_dir / 'index.html')}")
     bad_checks = _report_problems(report, args.retry_maybe_billed)
-    stop = last_stop()
-    if stop is not None:
-        print(stop_line(report, stop), file=sys.stderr)
+    if last_stop() is not None:
+        print(stop_line(report, signals), file=sys.stderr)
         return signals.exit_code()
     return 1 if report.failed or bad_checks else 0
 
@@ -173,10 +173,10 @@ def _report_problems(report: BuildReport, retried: bool) -> list[Outcome]:
     return bad_checks
 
 
-def stop_line(report: BuildReport, stop) -> str:
+def stop_line(report: BuildReport, signals: SignalLog) -> str:
     stopped = [o for o in report.outcomes.values() if o.status == "stopped"]
     in_flight = sum(1 for o in stopped if o.in_flight)
-    landed = report.count("built")
-    return (f"stopped ({stop.reason}): {landed} result(s) landed and were stored; {in_flight} call(s) still in "
-            f"flight were journaled (the next build collects the jobs it can and holds the rest as maybe "
-            f"billed: see `assetpipe plan`); {len(stopped) - in_flight} not sent")
+    names = ", then ".join(signal.Signals(s).name for s in signals.received()) or "a signal"
+    return (f"stopped by {names}: {report.count('built')} result(s) landed and were stored; {in_flight} call(s) "
+            f"still in flight were journaled (the next build collects the jobs it can and holds the rest as "
+            f"maybe billed: see `assetpipe plan`); {len(stopped) - in_flight} not sent")

@@ -80,7 +80,7 @@ class Engine:
                 item = self._queue.get()
             except BaseException as exc:  # noqa: BLE001 - a signal, delivered in this thread
                 interrupt = interrupt or exc
-                self.stop.request(f"{type(exc).__name__}")
+                self.stop.request("a stop signal")
                 continue
             if item is self._DONE:
                 break
@@ -98,7 +98,7 @@ class Engine:
         journaled; returns the outcomes nobody consumed. A signal meanwhile forces the stop."""
         if self._finished:
             return []
-        self.stop.request("the run was interrupted")
+        self.stop.request("a stop signal")
         out: list[Outcome] = []
         with forcing_signals(self.stop):
             while True:

@@ -51,7 +51,7 @@ class Stop:
         with self._lock:
             self._loop = self._cancel = None
 
-    def request(self, reason: str = "interrupted") -> None:
+    def request(self, reason: str = "a stop signal") -> None:
         """Stop sending creates; cancel what is still in flight after the grace period. A second
         request forces the stop."""
         with self._lock:
@@ -62,17 +62,19 @@ class Stop:
                 self.requested, self.reason = True, reason
                 loop = self._loop
         if again:
-            self.force(reason)
+            self.force("a second stop signal")
             return
         _note(self)
         if loop is not None:
             loop.call_soon_threadsafe(loop.call_later, self.grace_s, self._grace_over)
 
-    def force(self, reason: str = "interrupted twice") -> None:
+    def force(self, reason: str = "a second stop signal") -> None:
         """Cancel every call in flight now (their journal entries stay open)."""
         with self._lock:
+            if self.forced:
+                return
             self.requested = self.forced = True
-            self.reason = self.reason or reason
+            self.reason = reason
             loop, cancel = self._loop, self._cancel
         _note(self)
         if loop is not None and cancel is not None and not loop.is_closed():
@@ -80,7 +82,7 @@ class Stop:
 
     def _grace_over(self) -> None:
         if not self.forced:
-            self.force(f"{self.reason}; still in flight after the {self.grace_s:g} s grace period")
+            self.force(f"still in flight after the {self.grace_s:g} s grace period")
 
 
 _last: list[Stop] = []
@@ -110,7 +112,7 @@ def forcing_signals(stop: Stop) -> Iterator[None]:
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     try:
         for s in STOP_SIGNALS:
-            signal.signal(s, lambda signum, frame: stop.force(f"{signal.Signals(signum).name} while stopping"))
+            signal.signal(s, lambda signum, frame: stop.force(f"a second stop signal ({signal.Signals(signum).name})"))
         yield
     finally:
         for s, handler in previous.items():

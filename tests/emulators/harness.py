@@ -10,12 +10,17 @@ A vendor emulator subclasses `Emulator` and implements `handle(req) -> Reply`. T
 - a fault queue: `emu.inject("429", retry_after=0.05)`; the next matching request consumes it.
   Transport faults are handled here: "429", any HTTP status ("500", "503", "401", ...),
   "malformed_json", "timeout" (read the request, then sleep `seconds` past the client's timeout),
-  "disconnect" (close without answering), "empty" (200, no body). Content faults
+  "disconnect" (close without answering), "empty" (200, no body), "slow_loris" (the vendor's real
+  answer, one byte every `interval` seconds: no gap is long enough to trip a read timeout; with
+  `on="/files/"` it applies to result downloads too). Content faults
   ("truncated_image", "expired_url", "moderation", "not_image", "b64_prefix", "url", ...) are
   handed to the vendor's `handle` as `req.fault` for it to apply in the vendor's own shape;
 - latency (seconds, or a callable of the request) spent while the request counts as in flight;
 - a request log (method, path, query, headers minus credentials, json body, multipart form);
-- files served from the emulator (`put_file` -> URL on the same origin), expirable.
+- files served from the emulator (`put_file` -> URL on the same origin), expirable;
+- `GET /_emulator/redirect?to=URL`: a 302 to any URL;
+- hostile knobs: `echo_key` (a proxy that echoes the caller's key in `x-request-id`; vendors also
+  put it in their error texts), `result_url` (every result points there instead of at this server).
 
 Real image bytes for replies come from tests/helpers/images.py.
 """
@@ -38,7 +43,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 CREDENTIAL_HEADERS = {"authorization", "x-api-key", "api-key", "proxy-authorization"}
-TRANSPORT_FAULTS = {"429", "malformed_json", "timeout", "disconnect", "empty"}
+TRANSPORT_FAULTS = {"429", "malformed_json", "timeout", "disconnect", "empty", "slow_loris"}
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -102,6 +107,7 @@ class Reply:
     body: bytes | str | Any = b""
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    drip_s: float | None = None  # write it one byte at a time, this many seconds apart
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -191,6 +197,8 @@ class Emulator:
         self.log: list[LoggedRequest] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.echo_key = False  # answer every request with its own key in x-request-id (and error texts)
+        self.result_url: str | None = None  # point every result at this URL
 
     # -- lifecycle
     def start(self) -> "Emulator":
@@ -249,10 +257,11 @@ class Emulator:
         with self._lock:
             return [f.kind for f in self._faults]
 
-    def _take_fault(self, req: Request) -> Fault | None:
+    def _take_fault(self, req: Request, targeted: bool = False) -> Fault | None:
+        """The first queued fault this request matches (`targeted`: only one naming its path)."""
         with self._lock:
             for i, f in enumerate(self._faults):
-                if f.matches(req):
+                if f.matches(req) and (not targeted or f.on is not None):
                     del self._faults[i]
                     return f
         return None
@@ -340,16 +349,33 @@ class Emulator:
 
     # -- the dispatch every request goes through
     def _dispatch(self, req: Request, conn: "_Handler") -> Reply | None:
+        reply = self._route(req, conn)
+        if reply is not None and self.echo_key and req.key:
+            reply.headers["x-request-id"] = req.key
+            self.echo_in_body(reply, req.key)
+        return reply
+
+    def echo_in_body(self, reply: Reply, key: str) -> None:
+        """Where this vendor's error bodies would echo a key: OpenAI's `error.param`."""
+        err = reply.body.get("error") if isinstance(reply.body, dict) else None
+        if isinstance(err, dict):
+            err["param"] = key
+
+    def _route(self, req: Request, conn: "_Handler") -> Reply | None:
         if req.method == "GET" and req.path == "/_emulator/stats":
             return json_reply(self.stats_json())
         if req.method == "GET" and req.path.startswith("/files/"):
+            req.fault = self._take_fault(req, targeted=True)
             self._log(req)
             fid = req.path.rsplit("/", 1)[-1].split(".")[0]
             with self._lock:
                 entry = None if fid in self._expired else self._files.get(fid)
             if entry is None:
                 return Reply(404, b"<Error><Code>NoSuchKey</Code></Error>", content_type="application/xml")
-            return Reply(200, entry[0], content_type=entry[1])
+            reply = Reply(200, entry[0], content_type=entry[1])
+            if req.fault is not None and req.fault.kind == "slow_loris":
+                reply.drip_s = float(req.fault.get("interval", 0.7))
+            return reply
         req.fault = self._take_fault(req)
         self._log(req)
         if not self.authorized(req):
@@ -390,6 +416,11 @@ class Emulator:
             return None  # the client has given up: drop the connection
         if f.kind == "disconnect":
             return None
+        if f.kind == "slow_loris":  # the real answer, at a byte rate no read timeout ever trips
+            reply = self.handle(req)
+            if reply is not None:
+                reply.drip_s = float(f.get("interval", 0.7))
+            return reply
         status = int(f.kind)
         reply = self.error_reply(req, status, f.get("message", f"injected HTTP {status}"))
         if f.get("retry_after") is not None:
@@ -485,6 +516,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(reply)
 
     def _write(self, reply: Reply) -> None:
+        if reply.drip_s is not None:
+            self._drip(reply)
+            return
         data, ctype = reply.encoded()
         try:
             self.send_response(reply.status)
@@ -500,6 +534,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _drip(self, reply: Reply) -> None:
+        """The whole response, status line included, one byte at a time until the client hangs up."""
+        data, ctype = reply.encoded()
+        head = [f"HTTP/1.1 {reply.status} OK", f"Content-Type: {ctype}", f"Content-Length: {len(data)}",
+                *(f"{k}: {v}" for k, v in reply.headers.items()), "Connection: close", "", ""]
+        raw = "\r\n".join(head).encode() + data
+        self.close_connection = True
+        try:
+            for i in range(len(raw)):
+                self.wfile.write(raw[i:i + 1])
+                self.wfile.flush()
+                time.sleep(reply.drip_s or 0)
+        except OSError:
+            pass
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 

@@ -168,13 +168,15 @@ class AsyncJobEmulator(Emulator):
         failure = self.failures.get(job.fault or "")
         if failure is not None:
             job.state, job.error = failure
+            if self.echo_key:  # a vendor that quotes the request, key and all, in its failure text
+                job.error += f" (request by {job.key})"
         else:
             job.state = "completed"
             data, ext, job.cost = self.result(job)
             if job.fault == "truncated_image":
                 data = data[: len(data) // 2]
             if job.fault != "no_output":
-                job.url = self.put_file(data, ext)
+                job.url = self.result_url or self.put_file(data, ext)
                 if job.fault == "expired_url":
                     self.expire(job.url)
         self.release(job.key)

@@ -195,8 +195,8 @@ class OpenAIEmulator(Emulator):
         items = []
         for _ in range(n):
             item: dict[str, Any] = {}
-            if self.style == "url" or kind in ("url", "expired_url"):
-                url = self.put_file(data, fmt)
+            if self.style == "url" or kind in ("url", "expired_url") or self.result_url:
+                url = self.result_url or self.put_file(data, fmt)
                 if kind == "expired_url":
                     self.expire(url)
                 item["url"] = url
