@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from providers import netpolicy
 from providers.answers import (  # noqa: F401  (re-exported: the vendor modules' one import)
     MAX_MESSAGE_CHARS,
     REQUEST_ID_HEADERS,
@@ -39,7 +40,6 @@ from providers.answers import (  # noqa: F401  (re-exported: the vendor modules'
     transport_error,
     transport_text,
 )
-from providers import netpolicy
 from providers.errors import AmbiguousError, ProtocolError, ProviderError, RetryableError
 from providers.retry import (  # noqa: F401  (re-exported)
     RETRY_AFTER_CEILING_S,

@@ -30,13 +30,13 @@ from typing import Any, Iterable, Iterator
 from pipelines.cache.journal import Journal, StoreJournal
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog
+from pipelines.engine.calls import Held, PaidCall
 from pipelines.engine.checks import (
     TEXT_CHECK_VERSION,
     CheckOutcome,
     image_check,
     text_check,
 )
-from pipelines.engine.calls import Held, PaidCall
 from pipelines.engine.outcome import Outcome, OutcomeStatus
 from pipelines.engine.render import render_image
 from pipelines.engine.stop import Stop, forcing_signals

@@ -17,8 +17,8 @@ from pipelines.catalog.variants import expand
 from pipelines.errors import CatalogError, CatalogIssue
 from pipelines.plan.plan import Plan, Planner
 from pipelines.plan.pool import ProviderPool
-from pipelines.plan.unsettled import annotate
 from pipelines.plan.requests import request_for
+from pipelines.plan.unsettled import annotate
 from providers.base import InputImage
 
 

@@ -364,6 +364,9 @@ class Emulator:
     def _route(self, req: Request, conn: "_Handler") -> Reply | None:
         if req.method == "GET" and req.path == "/_emulator/stats":
             return json_reply(self.stats_json())
+        if req.method == "GET" and req.path == "/_emulator/redirect":  # a hop to anywhere (SSRF tests)
+            self._log(req)
+            return Reply(302, b"", {"location": (req.query.get("to") or [""])[0]})
         if req.method == "GET" and req.path.startswith("/files/"):
             req.fault = self._take_fault(req, targeted=True)
             self._log(req)
