@@ -7,6 +7,9 @@ A vendor module tells the journal of the one call it is making the two moments m
                                              intent record first; it raises NotSentError instead
                                              when the build is stopping (nothing is sent then)
     await calls.job(job_id)                  the moment the vendor's job id is known
+    calls.proceed()                          before every attempt of a create (retries, after a
+                                             requests-per-minute wait): NotSentError once the build
+                                             is stopping
 
 and reads what earlier builds left for this request:
 
@@ -56,6 +59,8 @@ class CallJournal(Protocol):
 
     async def job(self, job_id: str) -> None: ...
 
+    def proceed(self) -> None: ...
+
 
 class NoJournal:
     """Records nothing: every call starts at take 0, with nothing to resume."""
@@ -67,6 +72,9 @@ class NoJournal:
         return None
 
     async def job(self, job_id: str) -> None:
+        return None
+
+    def proceed(self) -> None:
         return None
 
 
@@ -94,6 +102,9 @@ class Tracked:
     async def job(self, job_id: str) -> None:
         self.job_id = job_id
         await self.inner.job(job_id)
+
+    def proceed(self) -> None:
+        self.inner.proceed()
 
 
 _current: contextvars.ContextVar[CallJournal] = contextvars.ContextVar("assetpipe_call_journal")

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from providers import netpolicy
+from providers import calls, netpolicy
 from providers.answers import (  # noqa: F401  (re-exported: the vendor modules' one import)
     MAX_MESSAGE_CHARS,
     REQUEST_ID_HEADERS,
@@ -162,6 +162,7 @@ async def send(
     async def attempt_once() -> httpx.Response:
         if create:
             await provider.limiter.pace()
+            calls.current().proceed()  # a build that is stopping sends no create, not even a retry
         try:
             resp = await client.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:

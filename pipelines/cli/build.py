@@ -65,7 +65,13 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
         return report
     preflight(project, to_build)
     if to_build:
-        echo(f"building {len(to_build)} variant(s), estimated ${estimate:.2f}")
+        held = [p for p in to_build if p.held]
+        note = ""
+        if held:
+            possibly = sum(p.est_cost for p in held)
+            note = (f"; {len(held)} of them may have been billed once already (up to ${possibly:.2f}): "
+                    + ("re-sent, counted in the estimate" if retry_maybe_billed else "held, not re-sent"))
+        echo(f"building {len(to_build)} variant(s), estimated ${estimate:.2f}{note}")
         from pipelines.orchestration.run import (
             run_variants,  # Dagster: only when there is work
         )

@@ -44,4 +44,8 @@ def cmd_plan(catalog_dir: Path, args) -> int:
         print(f"{t['maybe_billed']} variant(s) held: in flight when their build stopped, they may have been billed "
               f"once already (up to ${t['maybe_billed_usd']:.2f}); not re-sent. "
               f"`assetpipe build --retry-maybe-billed` re-sends them for about ${t['maybe_billed_usd']:.2f} more")
+    if plan.elsewhere:
+        print(f"{len(plan.elsewhere)} call(s) sent for an earlier version of a variant never landed (may have been "
+              "billed; never re-sent): " + ", ".join(sorted({f'{e.variant} (build {e.short_build})'
+                                                             for e in plan.elsewhere})))
     return 0

@@ -91,6 +91,9 @@ class PaidCall:
         self.current = entry
         self.entries.append(entry)
 
+    def proceed(self) -> None:
+        self._refuse_if_stopping()
+
     async def job(self, job_id: str) -> None:
         entry = self.current
         if entry is None:
@@ -143,4 +146,6 @@ def _keeps_open(exc: BaseException, e: Entry) -> bool:
     that can be collected could not be reached this time."""
     if isinstance(exc, AmbiguousError):
         return True
-    return e.resumable and isinstance(exc, (RetryableError, AuthError))
+    # a job that can be collected, but not now (a retry refused because the build is stopping, the
+    # vendor unreachable, the key refused): the next build tries again, for free
+    return e.resumable and isinstance(exc, (RetryableError, AuthError, NotSentError))

@@ -46,6 +46,9 @@ class Planned:
 @dataclass
 class Plan:
     items: list[Planned]
+    # unsettled journal entries of keys no variant has now (its spec was edited since): they may
+    # have been billed, and are never sent again (pipelines.plan.unsettled)
+    elsewhere: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.by_key = {p.key: p for p in self.items}
@@ -77,7 +80,12 @@ class Plan:
 
     def to_json(self, items: Iterable[Planned] | None = None) -> dict[str, Any]:
         items = list(self.items if items is None else items)
-        return {"variants": [_row(p) for p in items], "totals": self.totals(items)}
+        out = {"variants": [_row(p) for p in items], "totals": self.totals(items)}
+        if self.elsewhere:
+            out["unsettled_elsewhere"] = [{"variant": e.variant, "cache_key": e.cache_key, "build": e.build,
+                                           "vendor": e.vendor, "job_id": e.job_id, "sent_at": e.sent_at}
+                                          for e in self.elsewhere]
+        return out
 
 
 def _row(p: Planned) -> dict[str, Any]:

@@ -13,7 +13,9 @@ For each variant that is not fresh, its cache key's open entries say one of
         key's lease right now
 
 An entry whose key is in the cache was settled by its result (the process died between storing the
-result and closing the entry): it is ignored.
+result and closing the entry): it is ignored. An entry whose key no variant has any more (its spec
+was edited since) is listed apart, in `plan.elsewhere`: it may have been billed, and nothing sends
+it again.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ def annotate(plan: Plan, journal: Journal, store: Store, vendor_of) -> None:
     for e in entries:
         by_key[e.cache_key].append(e)
     for p in plan.items:
-        found = by_key.get(p.cache_key)
+        found = by_key.pop(p.cache_key, None)
         if found and p.record is None:
             _mark(p, found, store.leased(p.cache_key), vendor_of(p.variant.provider))
+    plan.elsewhere = [e for key, es in by_key.items() if store.get_action(key) is None for e in es]
 
 
 def _mark(p: Planned, entries: list[Entry], running: bool, vendor: str | None) -> None:
