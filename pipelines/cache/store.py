@@ -5,6 +5,8 @@
     <cache>/heads/<campaign>/<asset>/<variant>.json
                                          the last build of a variant (to say *why* it changed)
     <cache>/notes/<kind>/12/1234....json derived facts about a blob, e.g. OCR check results
+    <cache>/journal/...                  the journal of paid calls (pipelines.cache.journal), through
+                                         read_file / write_file / list_files / delete_file
 
 The cache is any fsspec URL; a plain path is used directly (no fsspec import). Writes are atomic:
 a blob is written to a temporary name and renamed, and a record is written only after its blob, so
