@@ -63,6 +63,12 @@ class PaidCall:
         """Before the call: resume, hold or go ahead, and pick the first take."""
         self._refuse_if_stopping()
         found = await asyncio.to_thread(self.journal.open_for, self.p.cache_key)
+        record = self.p.record or {}
+        if record:  # a --refresh: the image is in the cache, so these calls were settled by it
+            for e in found:
+                await asyncio.to_thread(self.journal.close, e, {"result": "settled by the cache",
+                                                                "blob": record.get("blob"), "by_build": self.build})
+            found = []
         self.entries.extend(found)
         vendor = self.provider.type_name
         resumable = [e for e in found if e.resumable and e.vendor == vendor]
@@ -73,7 +79,6 @@ class PaidCall:
             self.resumed = resumable[-1]
             self.resume = Resume(self.resumed.job_id, self.resumed.take, self.resumed.build)
         takes = await asyncio.to_thread(self.journal.takes, self.p.cache_key)
-        record = self.p.record or {}
         if record:  # a --refresh: the take after the one that made the cached image
             takes.append(int(record.get("take") or 0))
         self.first_take = max(takes) + 1 if takes else 0
