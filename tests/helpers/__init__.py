@@ -6,6 +6,8 @@ conftest.py of each tier that uses them (tests/conftest.py for those several tie
     cli         the `assetpipe` CLI in a subprocess or in this process; catalog problems it prints
     builds      the example built once per session (draft, or through the OpenAI emulator)
     vendors     loopback vendors for CLI builds (the OpenAI emulator that draws a new take per call)
+    paid        small catalogs that pay a vendor emulator; builds started in the background to
+                signal or kill; what the vendor was asked
     providers   provider classes wired to an emulator, requests, running them to a result or error
     images      real image bytes: flat pictures, posters with text
     purity      the unit tier's rule: no subprocess, no network socket, no Dagster

@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from tests.conftest import plan_json, run_cli
 from tests.emulators.eachlabs import EachLabsEmulator
 from tests.emulators.openai import OpenAIEmulator
 from tests.emulators.runapi import RunApiEmulator
-from tests.integration.paid import ENV, paid_catalog, prompts_of, start_build, wait_until
+from tests.helpers.cli import plan_json, run_cli
+from tests.helpers.paid import ENV, paid_catalog, prompts_of, start_build, wait_until
 
 pytestmark = pytest.mark.slow
 N = 8
@@ -28,7 +28,7 @@ def _jobs_per_variant(vendor: str, emu) -> collections.Counter:
     """Paid jobs per variant prompt: EachLabs predictions, RunAPI tasks (a replay is not a job)."""
     if vendor == "eachlabs":
         return collections.Counter(p.input["prompt"] for p in emu.predictions.values())
-    return collections.Counter(t.body["prompt"] for t in emu.tasks.values())
+    return collections.Counter(t.input["prompt"] for t in emu.tasks.values())
 
 
 def _kill_at_random(cat, emu, rng: random.Random, rounds: int, log: list[str]) -> None:

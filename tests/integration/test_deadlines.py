@@ -14,10 +14,10 @@ from providers.base import ImageRequest, ProviderConfig
 from providers.eachlabs import EachLabsProvider
 from providers.errors import AmbiguousError
 from providers.openai_compat import OpenAIProvider
-from tests.conftest import plan_json, run_cli
 from tests.emulators.eachlabs import EachLabsEmulator
 from tests.emulators.openai import OpenAIEmulator
-from tests.integration.paid import ENV, paid_catalog, prompts_of
+from tests.helpers.cli import plan_json, run_cli
+from tests.helpers.paid import ENV, paid_catalog, prompts_of
 
 KEY = "sk-deadline-test-0a9b8c7d"
 

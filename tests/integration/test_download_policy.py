@@ -13,13 +13,13 @@ import pytest
 
 from providers.base import ImageRequest, ProviderConfig
 from providers.errors import AmbiguousError
-from providers.netpolicy import address_problem
+from providers.netpolicy import Refused, address_problem, public_url_problem, target_for
 from providers.openai_compat import OpenAIProvider
-from tests.conftest import run_cli
 from tests.emulators.canary import Canary
 from tests.emulators.eachlabs import EachLabsEmulator
 from tests.emulators.openai import OpenAIEmulator
-from tests.integration.paid import ENV, paid_catalog
+from tests.helpers.cli import run_cli
+from tests.helpers.paid import ENV, paid_catalog
 
 KEY = "sk-ssrf-test-5e4d3c2b"
 
@@ -124,3 +124,16 @@ def test_a_build_whose_vendor_points_results_at_loopback_connects_nowhere(tmp_pa
         assert code == 1 and "Traceback" not in out + err
         assert out.count("refusing to download a result from 'https://127.0.0.1") == 2, out
         assert canary.connections == 0
+
+
+def test_a_host_name_that_resolves_to_a_non_public_address_is_refused_after_resolution():
+    host = socket.gethostname()  # /etc/hosts maps it to 127.0.x.x on most machines
+    try:
+        addrs = {ipaddress.ip_address(i[4][0]) for i in socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)}
+    except OSError:
+        addrs = set()
+    if not addrs or not all(address_problem(a) for a in addrs):
+        pytest.skip(f"this machine's name {host!r} does not resolve to a non-public address")
+    assert public_url_problem(f"https://{host}/x.png") is None  # nothing in the text gives it away
+    with pytest.raises(Refused, match=f"host {host} resolves to a"):
+        asyncio.run(target_for(f"https://{host}/x.png", []))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pipelines.engine.engine import Engine
 from pipelines.plan.project import Project
 from tests.emulators.openai import OpenAIEmulator
-from tests.integration.paid import ENV, paid_catalog
+from tests.helpers.paid import ENV, paid_catalog
 
 
 def test_an_abandoned_stream_drains_what_is_in_flight_and_sends_nothing_new(tmp_path, monkeypatch):

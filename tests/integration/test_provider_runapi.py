@@ -337,7 +337,7 @@ def test_garbled_polls(emu):
 
 def test_deadline_is_ambiguous(emu):
     emu.run_time = 5.0
-    err = fails(provider(emu, deadline_s=0.2), gen(), AmbiguousError)
+    err = fails(provider(emu, deadline_s=1.0), gen(), AmbiguousError)
     assert err.request_id in emu.tasks
 
 

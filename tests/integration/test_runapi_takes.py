@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 
 from providers.runapi import idempotency_key
-from tests.conftest import manifest, plan_json, run_cli
 from tests.emulators.runapi import RunApiEmulator
-from tests.integration.paid import ENV, paid_catalog
+from tests.helpers.catalogs import manifest
+from tests.helpers.cli import plan_json, run_cli
+from tests.helpers.paid import ENV, paid_catalog
 
 pytestmark = pytest.mark.slow
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_KEY, manifest, run_cli
 from tests.emulators.eachlabs import EachLabsEmulator
 from tests.emulators.openai import OpenAIEmulator
 from tests.emulators.runapi import RunApiEmulator
-from tests.integration.paid import ENV, paid_catalog
+from tests.helpers.catalogs import manifest
+from tests.helpers.cli import run_cli
+from tests.helpers.paid import ENV, paid_catalog
+from tests.helpers.vendors import TEST_KEY
 
 pytestmark = pytest.mark.slow
 

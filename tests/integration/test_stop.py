@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from tests.conftest import plan_json, run_cli
 from tests.emulators.eachlabs import EachLabsEmulator
 from tests.emulators.openai import OpenAIEmulator
-from tests.integration.paid import ENV, paid_catalog, prompts_of, start_build, wait_until
+from tests.helpers.cli import plan_json, run_cli
+from tests.helpers.paid import ENV, paid_catalog, prompts_of, start_build, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -1,16 +1,16 @@
 """The download policy's pure parts, as tables: which addresses are not public, which URLs are
 refused by their text alone, which origins `download_hosts` lets through, and the pinned request
-that sends a checked URL to the checked address."""
+that sends a checked URL to the checked address. (Name resolution is tested in
+tests/integration/test_download_policy.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 
 import pytest
 
-from providers.netpolicy import Refused, address_problem, listed, pinned, public_url_problem, target_for
+from providers.netpolicy import address_problem, listed, pinned, public_url_problem, target_for
 
 
 @pytest.mark.parametrize("ip,problem", [
@@ -78,19 +78,6 @@ def test_pinned_sends_to_the_checked_address_and_keeps_naming_the_host():
     assert t.headers == {"Host": "cdn.example.com:8443"} and t.extensions == {"sni_hostname": "cdn.example.com"}
     t6 = pinned("https://cdn.example.com/a.png", ipaddress.ip_address("2606:4700::1"))
     assert t6.url == "https://[2606:4700::1]/a.png" and t6.headers == {"Host": "cdn.example.com"}
-
-
-def test_a_host_name_that_resolves_to_a_non_public_address_is_refused_after_resolution():
-    host = socket.gethostname()  # /etc/hosts maps it to 127.0.x.x on most machines
-    try:
-        addrs = {ipaddress.ip_address(i[4][0]) for i in socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)}
-    except OSError:
-        addrs = set()
-    if not addrs or not all(address_problem(a) for a in addrs):
-        pytest.skip(f"this machine's name {host!r} does not resolve to a non-public address")
-    assert public_url_problem(f"https://{host}/x.png") is None  # nothing in the text gives it away
-    with pytest.raises(Refused, match=f"host {host} resolves to a"):
-        asyncio.run(target_for(f"https://{host}/x.png", []))
 
 
 def test_a_listed_origin_is_used_as_it_is():

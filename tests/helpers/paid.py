@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from tests.conftest import ASSETPIPE, TEST_KEY, TEST_KEY_ENV, write_catalog
+from tests.helpers.catalogs import write_catalog
+from tests.helpers.paths import ASSETPIPE
+from tests.helpers.vendors import TEST_KEY, TEST_KEY_ENV
 
 ENV = {TEST_KEY_ENV: TEST_KEY}
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ASSETPIPE, copy_example
-from tests.ui_harness import free_port
+from tests.helpers.catalogs import copy_example
+from tests.helpers.paths import ASSETPIPE
+from tests.helpers.webserver import free_port
 
 pytestmark = pytest.mark.slow
 
