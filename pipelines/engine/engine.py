@@ -224,8 +224,9 @@ class Engine:
             req = image_request(p, self.store)
             call = PaidCall(self.journal, self.build, p, provider, self.stop, self.retry_maybe_billed)
             await call.prepare()  # may resume an earlier build's job, or hold a maybe-billed call
-            self._info(f"calling {v.provider} for {v.key}")
-            self.calls += 1
+            self._info(f"calling {v.provider} for {v.key}" if call.resume is None else
+                       f"collecting {v.key} from {v.provider} (sent by build {call.resume.build[:8]})")
+            self.calls += call.resume is None  # a collected job was paid for by the build that sent it
             self._paying[v.key] = call
             try:
                 result = await provider.run(req, call)
