@@ -7,7 +7,7 @@ raises it and re-exported here, so the CLI catches them by one name.
     ├── BuildError                    a build was refused or did not finish
     │   └── BudgetExceeded            --max-cost is below the estimate: nothing was spent
     ├── StoreError                    the cache store cannot be read or written
-    ├── OcrUnavailable                no OCR engine: text checks are reported as not run
+    ├── OcrUnavailable                no OCR engine or language data: the text check did not run
     └── ProviderError                 providers.errors: a vendor call failed
         ├── RetryableError            429, 5xx, connection failed before the request was sent
         │   └── RateLimited           429 with a Retry-After the client honours
@@ -91,11 +91,6 @@ class StoreError(AssetpipeError):
     pass
 
 
-INSTALL_OCR_HINT = "pip install 'assetpipe[ocr]'  (installs rapidocr-onnxruntime with its models)"
-
-
 class OcrUnavailable(AssetpipeError):
-    """The OCR engine is not installed; text checks are skipped, not failed."""
-
-    def __init__(self, reason: str):
-        super().__init__(f"OCR engine not available ({reason}); to enable text checks: {INSTALL_OCR_HINT}")
+    """The OCR engine or a language's data cannot be loaded: the text check did not run (never
+    "passed"); the message says how to install what is missing."""

@@ -91,6 +91,7 @@ class ImageRequest:
     mask: InputImage | None = None
     label: str = ""  # campaign/asset/variant, for logs and the draft proof
     text: tuple[str, ...] = ()  # expected in-image text
+    locale: str | None = None  # the language of `text` (the draft proof shapes and breaks it by it)
 
     @property
     def size(self) -> str:

@@ -26,7 +26,7 @@ from pipelines.catalog.templating import LocaleStrings, TemplateProblem, Templat
 from pipelines.catalog.variant import DEFAULT_FORMAT, DEFAULT_SIZE, Input, InputRole, Variant
 from providers.sizes import MAX_EDGE, MAX_PIXELS, parse_size
 
-IMAGE_PARAMS = ("size", "quality", "background", "output_format", "compression", "fidelity")
+IMAGE_PARAMS = ("size", "quality", "background", "output_format", "compression", "fidelity", "retakes")
 MAX_PROMPT_CHARS = 32_000
 
 
@@ -63,14 +63,18 @@ class VariantExpander:
         try:
             ctx, locale = self.context(values, vid, label)
             params, provider, revision = self.params(values, label)
+            retakes = params.pop("retakes", 0)
             upstreams = self.pair_upstreams(values, label)
             if self.spec.render is not None:
-                fields = self.render_fields(upstreams, label)
+                fields = self.render_fields(ctx, upstreams, label)
             else:
                 fields = self.provider_fields(ctx, values, params, provider, upstreams, label)
         except _Broken:
             return None
-        return self._variant(values, vid, locale, revision, fields)
+        primary = self._primary(upstreams)
+        if locale is None and primary is not None:
+            locale = primary.locale  # a rendition or edit speaks its upstream's language
+        return self._variant(values, vid, locale, revision, fields, retakes if fields.provider else 0)
 
     # -- the steps -------------------------------------------------------------------------------
     def context(self, values: dict[str, str], vid: str, label: str) -> tuple[dict[str, Any], str | None]:
@@ -167,7 +171,7 @@ class VariantExpander:
             return None
         return Input(role, "file", ref, p)
 
-    def render_fields(self, upstreams: dict[str, Variant], label: str) -> _Fields:
+    def render_fields(self, ctx: dict[str, Any], upstreams: dict[str, Variant], label: str) -> _Fields:
         r = self.spec.render
         inp = self.ref_input(r.from_, "image", self.node.loc("render", "from"), upstreams, label)
         if inp is None:
@@ -176,7 +180,10 @@ class VariantExpander:
         params = {"size": r.size, "fit": r.fit, "output_format": r.format or (up.output_format if up else DEFAULT_FORMAT)}
         if r.quality is not None:
             params["compression"] = r.quality
-        return _Fields(None, "render", params, [inp], None, ())
+        text = self._text(ctx, "", label, upstreams)  # a crop that cuts the headline must fail its check
+        if text is None:
+            raise _Broken
+        return _Fields(None, "render", params, [inp], None, text)
 
     def provider_fields(self, ctx: dict[str, Any], values: dict[str, str], params: dict[str, Any], provider: str,
                         upstreams: dict[str, Variant], label: str) -> _Fields:
@@ -189,7 +196,7 @@ class VariantExpander:
         broken |= not inputs_ok
         prompt = self._prompt(ctx, label)
         broken |= prompt is None
-        text = self._text(ctx, prompt or "", label)
+        text = self._text(ctx, prompt or "", label, upstreams)
         broken |= text is None
         if broken:
             raise _Broken
@@ -241,10 +248,14 @@ class VariantExpander:
             return None
         return prompt
 
-    def _text(self, ctx: dict[str, Any], prompt: str, label: str) -> tuple[str, ...] | None:
-        """The expected in-image text: `text:` rendered, else the prompt's quoted strings."""
+    def _text(self, ctx: dict[str, Any], prompt: str, label: str,
+              upstreams: dict[str, Variant]) -> tuple[str, ...] | None:
+        """The expected in-image text: `text:` rendered, else the prompt's quoted strings, else (an
+        edit or a rendition) the text of the upstream variant it is made from."""
         if self.spec.text is None:
-            return tuple(quoted_strings(prompt))
+            quoted = tuple(quoted_strings(prompt))
+            primary = self._primary(upstreams)
+            return quoted or (primary.text if primary is not None else ())
         texts, ok = [], True
         for i, raw in enumerate(self.spec.text):
             try:
@@ -255,7 +266,15 @@ class VariantExpander:
         return tuple(t for t in texts if t) if ok else None
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _variant(self, values: dict[str, str], vid: str, locale: str | None, revision: int, f: _Fields) -> Variant:
+    def _primary(self, upstreams: dict[str, Variant]) -> Variant | None:
+        """The upstream variant an edit or rendition is made from (its first image), if any."""
+        spec = self.spec
+        ref = spec.render.from_ if spec.render else spec.edit.images[0] if spec.edit else None
+        uid = resolve_asset(ref, self.node, self.assets) if ref else None
+        return upstreams.get(uid) if uid else None
+
+    def _variant(self, values: dict[str, str], vid: str, locale: str | None, revision: int, f: _Fields,
+                 retakes: int) -> Variant:
         spec, camp = self.spec, self.camp
         tags = {"operation": spec.operation, **({"locale": locale} if locale and "locale" in values else {}),
                 "size": f.params["size"], **spec.tags}
@@ -264,7 +283,7 @@ class VariantExpander:
             provider=f.provider, model=f.model, prompt=f.prompt, params=f.params, text=f.text, revision=revision,
             inputs=tuple(f.inputs), source=f"{self.cf.lines.path}:{self.cf.lines.line(self.node.loc())}",
             description=spec.description, owners=tuple(spec.owners or camp.owners), tags=tags,
-            upstream_assets=tuple(dict.fromkeys(self.upstream_ids)),
+            upstream_assets=tuple(dict.fromkeys(self.upstream_ids)), locale=locale, retakes=retakes,
         )
 
     def _locale_strings(self, code: str, loc: tuple) -> LocaleStrings:

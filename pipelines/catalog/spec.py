@@ -24,7 +24,9 @@ from providers.sizes import parse_size
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-FIELD_KEYS = {"size", "quality", "background", "output_format", "compression", "fidelity", "provider", "revision"}
+FIELD_KEYS = {"size", "quality", "background", "output_format", "compression", "fidelity", "provider", "revision",
+              "retakes"}
+MAX_RETAKES = 10
 
 Quality = Literal["low", "medium", "high", "auto"]
 Background = Literal["transparent", "opaque", "auto"]
@@ -54,6 +56,8 @@ class Params(Strict):
     output_format: Format | None = None
     compression: int | None = Field(default=None, ge=0, le=100)
     fidelity: Literal["high", "low"] | None = None
+    # paid takes after the first when a take fails its text check (README "Retakes")
+    retakes: int | None = Field(default=None, ge=0, le=MAX_RETAKES)
 
     _size = field_validator("size")(classmethod(lambda cls, v: _check_size(v)))
 
@@ -130,7 +134,8 @@ class AssetSpec(Params):
     name: str
     description: str | None = None
     prompt: str | None = None
-    text: list[str] | None = None  # expected in-image text; default: the quoted strings of the prompt
+    # expected in-image text; default: the quoted strings of the prompt, else (edits, renders) the upstream's
+    text: list[str] | None = None
     revision: int = 0
     provider: str | None = None
     matrix: dict[str, Any] | None = None

@@ -44,6 +44,8 @@ class Variant:
     owners: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     upstream_assets: tuple[str, ...] = ()  # "campaign/asset" of upstream assets
+    locale: str | None = None  # the language of `text` (the matrix's, the campaign default, or the upstream's)
+    retakes: int = 0  # paid takes after the first when a fresh take fails its text check
 
     @property
     def key(self) -> str:

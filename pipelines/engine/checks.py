@@ -1,7 +1,10 @@
 """Checks on a built variant: it decodes at the exact size and format; its expected text is there.
 
-The image check always runs. The text check runs OCR (the optional `ocr` extra) on variants with
-expected text; a failure is ERROR severity and blocks the variant's dependants in the same run.
+The image check always runs. The text check (pipelines.text) reads the expected text of every
+variant that has some, renditions and edits included; a failure is ERROR severity and blocks the
+variant's dependants in the same run. A text check that could not run (no OCR data for the
+locale) is *not run*: never passed, WARN severity (ERROR with `check_text: required`), with the
+command that fixes it.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from typing import Any, Literal
 from PIL import Image
 
 from pipelines.catalog.variant import Variant
-from pipelines.engine import ocr
+from pipelines.text.check import TextVerdict, check_text
 
-TEXT_CHECK_VERSION = 1  # bump when the OCR engine or the comparison changes: cached verdicts expire
 FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 
 CheckName = Literal["image_ok", "text_ok"]
 Severity = Literal["ERROR", "WARN"]
+CheckStatus = Literal["passed", "failed", "not_run"]
 
 
 @dataclass
@@ -29,11 +32,28 @@ class CheckOutcome:
     severity: Severity = "ERROR"
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
-    skipped: bool = False
+    skipped: bool = False  # did not run: `passed` is then always False
+
+    def __post_init__(self) -> None:
+        if self.skipped:
+            self.passed = False
+
+    @property
+    def status(self) -> CheckStatus:
+        return "not_run" if self.skipped else "passed" if self.passed else "failed"
 
     @property
     def blocks(self) -> bool:
         return not self.passed and not self.skipped and self.severity == "ERROR"
+
+    def summary(self) -> dict[str, Any]:
+        """What the manifest and the variant's head keep of it."""
+        out: dict[str, Any] = {"status": self.status, "passed": None if self.skipped else self.passed,
+                               "severity": self.severity, "description": self.description}
+        if self.skipped:
+            out["skipped"] = True
+            out["fix"] = self.metadata.get("fix")
+        return out
 
 
 def image_check(v: Variant, data: bytes) -> CheckOutcome:
@@ -53,18 +73,24 @@ def image_check(v: Variant, data: bytes) -> CheckOutcome:
                         metadata=meta)
 
 
-def text_check(v: Variant, data: bytes, mode: str = "auto") -> CheckOutcome | None:
-    """None when the variant has no expected text or checks are off."""
-    if not v.text or mode == "off":
-        return None
-    try:
-        found = ocr.read_text(data)
-    except Exception as exc:  # OcrUnavailable, or the engine failed
-        msg = str(exc) if "pip install" in str(exc) else f"OCR unavailable ({exc}); pip install 'assetpipe[ocr]'"
-        if mode == "required":
-            return CheckOutcome("text_ok", False, description=msg)
-        return CheckOutcome("text_ok", True, severity="WARN", description=msg, skipped=True)
-    ok, details = ocr.text_check(list(v.text), found)
-    desc = "expected text found" if ok else f"expected text not found: {details.get('missing', details)}"
-    return CheckOutcome("text_ok", ok, description=desc, metadata={"expected": list(v.text), "found": found, **{
-        k: val for k, val in details.items() if isinstance(val, (str, int, float, bool, list))}})
+def read_text(v: Variant, data: bytes, default_locale: str = "en") -> TextVerdict:
+    return check_text(data, list(v.text), v.locale or default_locale)
+
+
+def text_outcome(verdict: TextVerdict, mode: str = "auto") -> CheckOutcome:
+    """The check result of a verdict under `check_text: auto | required`."""
+    meta: dict[str, Any] = {"locale": verdict.locale, "ocr_language": verdict.language or ""}
+    if verdict.status == "not_run":
+        meta["fix"] = verdict.fix or ""
+        if mode == "required":  # a catalog that requires the check fails without it
+            return CheckOutcome("text_ok", False, description=verdict.describe(), metadata=meta)
+        return CheckOutcome("text_ok", False, "WARN", verdict.describe(), meta, skipped=True)
+    meta["expected"] = [m.expected for m in verdict.matches]
+    if verdict.status == "passed":
+        meta["read_by"] = sorted({m.reading for m in verdict.matches if m.reading})
+        return CheckOutcome("text_ok", True, description=verdict.describe(), metadata=meta)
+    meta["missing"] = verdict.missing
+    meta["closest"] = [{"expected": m.expected, "closest": m.closest, "distance": m.distance}
+                       for m in verdict.matches if not m.ok]
+    meta["readings"] = verdict.readings
+    return CheckOutcome("text_ok", False, description=verdict.describe(), metadata=meta)

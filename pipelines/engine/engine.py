@@ -18,9 +18,6 @@ the calls in flight a grace period to land.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import hashlib
-import json
 import queue
 import threading
 import time
@@ -31,14 +28,9 @@ from pipelines.cache.journal import Journal, StoreJournal
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog
 from pipelines.engine.calls import Held, PaidCall
-from pipelines.engine.checks import (
-    TEXT_CHECK_VERSION,
-    CheckOutcome,
-    image_check,
-    text_check,
-)
 from pipelines.engine.outcome import Outcome, OutcomeStatus
 from pipelines.engine.render import render_image
+from pipelines.engine.retakes import settle
 from pipelines.engine.stop import Stop, forcing_signals
 from pipelines.errors import AssetpipeError, NotSentError
 from pipelines.plan.plan import Planned, Planner
@@ -177,11 +169,9 @@ class Engine:
             out = self._cancelled(p)
         except Exception as exc:  # a bug must not take the other 199 variants down with it
             out = Outcome(p, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
-        if out.ok:
-            try:
-                out.checks = await asyncio.to_thread(self._checks, out)
-            except Exception as exc:
-                out.checks = [CheckOutcome("image_ok", False, description=f"check crashed: {exc}")]
+        if out.ok:  # checks, and retakes while the text check fails and takes remain
+            out = await settle(self, out)
+            done[v.key] = out.planned
         emit(out)
         return out
 
@@ -192,9 +182,9 @@ class Engine:
         return Outcome(p, "stopped", in_flight=True, error=f"stopped while in flight ({self.stop.reason}); "
                        "journaled: the next build collects it, or holds it if it may have been billed")
 
-    async def _produce(self, p: Planned) -> Outcome:
+    async def _produce(self, p: Planned, force: bool | None = None) -> Outcome:
         v = p.variant
-        refresh = v.key in self.refresh
+        refresh = v.key in self.refresh if force is None else force
         if p.record is not None and not refresh:
             return await asyncio.to_thread(self._finish, p, p.record, "cached")
         async with self.store.lease(p.cache_key):
@@ -255,22 +245,3 @@ class Engine:
         dest = self.catalog.output_dir / v.relpath
         self.store.export_blob(record["blob"], dest)
         return Outcome(p, status, record=record, output_path=dest)
-
-    def _checks(self, out: Outcome) -> list[CheckOutcome]:
-        v = out.planned.variant
-        data = out.output_path.read_bytes()
-        checks = [image_check(v, data)]
-        if v.operation != "render" and v.text and self.check_text != "off":
-            checks.append(self._text_check(v, data, out.record["blob"]))
-        return checks
-
-    def _text_check(self, v, data: bytes, blob: str) -> CheckOutcome:
-        # OCR takes ~0.5-4 s an image: its verdict on a blob is remembered, like any build output
-        note_key = hashlib.sha256(json.dumps([blob, list(v.text), TEXT_CHECK_VERSION]).encode()).hexdigest()
-        note = self.store.get_note("text_ok", note_key)
-        if note is not None:
-            return CheckOutcome(**note)
-        t = text_check(v, data, self.check_text)
-        if not t.skipped:
-            self.store.put_note("text_ok", note_key, dataclasses.asdict(t))
-        return t

@@ -17,6 +17,19 @@ OutcomeStatus = Literal["built", "cached", "failed", "skipped", "held", "stopped
 
 
 @dataclass
+class Take:
+    """One take of a variant in this build (a retake after a failed text check is another)."""
+
+    take: int  # 0 = the first
+    cache_key: str
+    blob: str
+    paid: bool  # paid for in this build (else reused from the store)
+    cost_usd: float  # what this build paid for it
+    text: str | None  # its text check: passed | failed | not_run, or None without one
+    readings: list | None = None  # a failed check's OCR readings
+
+
+@dataclass
 class Outcome:
     planned: Planned  # re-planned at run time: the final cache key
     status: OutcomeStatus
@@ -26,6 +39,14 @@ class Outcome:
     checks: list[CheckOutcome] = field(default_factory=list)
     maybe_billed: bool = False
     in_flight: bool = False  # stopped while its call was in flight (journaled)
+    takes: list[Take] = field(default_factory=list)  # every take this build looked at, in order
+
+    @property
+    def paid_usd(self) -> float:
+        """What this build paid for the variant, every take included."""
+        if self.takes:
+            return sum(t.cost_usd for t in self.takes)
+        return float((self.record or {}).get("cost_usd") or 0.0) if self.status == "built" else 0.0
 
     @property
     def key(self) -> str:

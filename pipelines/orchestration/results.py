@@ -23,13 +23,14 @@ def results_of(out: Outcome) -> Iterator[dg.MaterializeResult | dg.AssetCheckRes
     v, rec = p.variant, out.record
     key = variant_key(v)
     cost = float(rec.get("cost_usd") or 0.0)
+    takes = len(out.takes) or 1
     meta: dict[str, Any] = _previews(out.output_path)  # first: the asset page lists them on top
     meta.update({
         "prompt": dg.MetadataValue.text(v.prompt or ""),
         # who made these bytes: a cache hit may come from another vendor than the catalog names now
         "vendor": rec.get("provider") or "", "model": rec.get("model") or v.model,
         "size": v.params.get("size"), "quality": v.params.get("quality") or "",
-        "cost_usd": dg.MetadataValue.float(cost if out.status == "built" else 0.0),  # spent by this run
+        "cost_usd": dg.MetadataValue.float(out.paid_usd),  # spent by this run, every take included
         "original_cost_usd": dg.MetadataValue.float(cost),
         "latency_s": dg.MetadataValue.float(float(rec.get("latency_s") or 0.0)),
         "cached": out.status == "cached",
@@ -38,15 +39,18 @@ def results_of(out: Outcome) -> Iterator[dg.MaterializeResult | dg.AssetCheckRes
         "cache_key": p.cache_key,
         "sha256": rec["blob"],
     })
+    if out.planned.max_takes > 1 or takes > 1:
+        meta["takes"] = dg.MetadataValue.int(takes)  # how many takes this build needed
+        meta["take"] = dg.MetadataValue.int(out.planned.take + 1)  # which one is the image (1 = the first)
     yield dg.MaterializeResult(asset_key=key, data_version=dg.DataVersion(rec["blob"]), metadata=meta)
     for c in out.checks:
         metadata = {k: _meta_val(val) for k, val in c.metadata.items()}
-        if c.skipped:
+        if c.skipped:  # not run: never passed; a WARN failure that says so and how to fix it
             metadata["skipped"] = True
         yield dg.AssetCheckResult(
-            asset_key=key, check_name=c.name, passed=c.passed,
+            asset_key=key, check_name=c.name, passed=c.passed and not c.skipped,
             severity=dg.AssetCheckSeverity.ERROR if c.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
-            description=f"skipped: {c.description}" if c.skipped else c.description, metadata=metadata,
+            description=f"NOT RUN: {c.description}" if c.skipped else c.description, metadata=metadata,
         )
 
 

@@ -67,11 +67,12 @@ def check_specs(project: Project) -> list[dg.AssetCheckSpec]:
     for v in project.variants:
         out.append(dg.AssetCheckSpec("image_ok", asset=variant_key(v),
                                      description=f"decodes as {v.output_format.upper()} at exactly {v.params.get('size')}"))
-        if v.text and v.operation != "render" and text_on:
-            # blocking: a poster with the wrong words must not be cropped into renditions. Within a
-            # run the engine holds the dependants back itself (they run in the same step).
+        if v.text and text_on:
+            # blocking: a poster with the wrong words must not be cropped into renditions, and a
+            # crop that cuts the headline must not be published. Within a run the engine holds the
+            # dependants back itself (they run in the same step).
             out.append(dg.AssetCheckSpec(
                 "text_ok", asset=variant_key(v), blocking=True,
-                description="OCR finds the expected text (case and spacing tolerant, strict on spelling): "
-                            + " | ".join(v.text)))
+                description=f"OCR ({v.locale or 'en'}) finds the expected text, spelled exactly (case, spacing and "
+                            "punctuation aside): " + " | ".join(v.text)))
     return out

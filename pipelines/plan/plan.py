@@ -15,7 +15,10 @@ from pipelines.cache.hashing import FileHasher
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog
 from pipelines.catalog.variant import Variant
-from pipelines.plan.keys import key_doc, key_hash
+from pipelines.plan.keys import key_doc, key_hash, take_of, with_take
+from pipelines.text.check import note_key
+from pipelines.text.locales import language
+from pipelines.text.ocr import missing_language
 
 PlanStatus = Literal["fresh", "missing", "changed"]
 
@@ -29,10 +32,15 @@ class Planned:
     status: PlanStatus
     reasons: list[str] = field(default_factory=list)
     record: dict[str, Any] | None = None  # the action record when fresh
-    est_cost: float = 0.0
+    est_cost: float = 0.0  # the worst case: every take it may pay for
+    max_takes: int = 1  # 1 + retakes when a failed text check may pay for another take
     # open journal entries of this cache key (pipelines.plan.unsettled): calls an earlier build sent
     unsettled: list[Any] = field(default_factory=list)
     held: bool = False  # one of them may have been billed and cannot be picked up: not re-sent
+
+    @property
+    def take(self) -> int:
+        return take_of(self.doc)
 
     @property
     def key(self) -> str:
@@ -95,7 +103,7 @@ def _row(p: Planned) -> dict[str, Any]:
         "operation": v.operation, "status": p.status, "reason": p.reason, "reasons": p.reasons,
         "provider": v.provider, "model": v.model, "size": v.params.get("size"), "cache_key": p.cache_key,
         "estimated_cost_usd": round(p.est_cost, 4) if p.status != "fresh" and not p.held else 0.0,
-        "upstream": v.upstream_keys,
+        "max_takes": p.max_takes, "upstream": v.upstream_keys,
         "maybe_billed": p.held,
         "maybe_billed_usd": round(p.est_cost, 4) if p.held else 0.0,  # possibly spent, and a re-send's price
         "unsettled": [{"build": e.build, "provider": e.provider, "vendor": e.vendor, "job_id": e.job_id,
@@ -140,13 +148,35 @@ class Planner:
                 recipe_digests.append("recipe:" + up.recipe)
         return key_digests, recipe_digests
 
+    def text_checked(self, v: Variant) -> bool:
+        return bool(v.text) and self.catalog.settings.check_text != "off"
+
+    def max_takes(self, v: Variant) -> int:
+        """How many takes a build of `v` may pay for: a take that fails its text check is retaken
+        up to `retakes` times (renders are local and never retaken)."""
+        return 1 + v.retakes if v.provider is not None and self.text_checked(v) else 1
+
     def plan_one(self, v: Variant, done: dict[str, Planned], *, record: dict | None = None) -> Planned:
+        head = self.store.get_head(v.key)
+        p = self._plan_one(v, done, record, head)
+        p.max_takes = self.max_takes(v)
+        left = p.max_takes - 1 - p.take  # retakes still allowed after the current take
+        if p.record is None:
+            p.est_cost *= 1 + left  # the worst case: every take fails its text check
+        else:
+            recheck(self, p, head, left)
+        return p
+
+    def _plan_one(self, v: Variant, done: dict[str, Planned], record: dict | None,
+                  head: dict[str, Any] | None) -> Planned:
         key_digests, recipe_digests = self.input_digests(v, done)
         doc = key_doc(v, key_digests)
-        cache_key = key_hash(doc)
         recipe = key_hash(key_doc(v, recipe_digests))
+        head_doc = (head or {}).get("doc") or {}
+        if 0 < take_of(head_doc) <= v.retakes and with_take(head_doc, 0) == doc:
+            doc = head_doc  # the last build kept a retake of this very request: that take is current
+        cache_key = key_hash(doc)
         record = record or self.store.get_action(cache_key)
-        head = self.store.get_head(v.key)
         if record is not None:
             if head is not None and head.get("cache_key") == cache_key:
                 return Planned(v, cache_key, recipe, doc, "fresh", [], record, 0.0)
@@ -163,6 +193,34 @@ class Planner:
         if head.get("cache_key") == cache_key:
             return Planned(v, cache_key, recipe, doc, "missing", ["built before, but not in this cache"], None, est)
         return Planned(v, cache_key, recipe, doc, "changed", diff_reasons(head.get("doc") or {}, doc, v, done), None, est)
+
+
+def recheck(planner: Planner, p: Planned, head: dict[str, Any] | None, left: int) -> None:
+    """A variant whose current take is in the store is built again (free) when its text check did
+    not run and now can, and may still pay for retakes: when its last build's text check failed
+    with takes left (it is then not fresh: a build retakes it), or when it is re-materialized and
+    its take was never checked here. Priced at the worst case."""
+    v = p.variant
+    last = (((head or {}).get("checks") or {}).get("text_ok") or {}).get("status")
+    current = head is not None and head.get("cache_key") == p.cache_key
+    if current and last == "not_run" and text_checkable(v, planner.catalog.settings.locales.default):
+        p.status, p.reasons = "changed", ["text not checked yet, and now it can be (free)"]
+    elif current and last == "failed" and left > 0:
+        p.status, p.reasons = "changed", [f"text check failed on take {p.take + 1}: up to {left} retake(s) left"]
+    elif p.status == "fresh" or left <= 0 or last == "passed" or _passed_before(planner, p):
+        return
+    p.est_cost = planner.estimator(v) * left
+
+
+def _passed_before(planner: Planner, p: Planned) -> bool:
+    note = planner.store.get_note("text_ok", note_key(p.record["blob"], p.variant.text,
+                                                      p.variant.locale or planner.catalog.settings.locales.default))
+    return bool(note) and note.get("status") == "passed"
+
+
+def text_checkable(v: Variant, default_locale: str) -> bool:
+    lang = language(v.locale or default_locale)
+    return lang is not None and missing_language(lang) is None
 
 
 def diff_reasons(old: dict[str, Any], new: dict[str, Any], v: Variant, done: dict[str, Planned]) -> list[str]:

@@ -38,7 +38,7 @@ def request_for(v: Variant, cache_key: str, images=(), mask=None) -> ImageReques
         cache_key=cache_key, operation="edit" if v.operation == "edit" else "generate", prompt=v.prompt or "",
         width=v.width, height=v.height, output_format=v.output_format, model=v.model,
         quality=prm.get("quality"), background=prm.get("background"), compression=prm.get("compression"),
-        fidelity=prm.get("fidelity"), images=images, mask=mask, label=v.key, text=v.text,
+        fidelity=prm.get("fidelity"), images=images, mask=mask, label=v.key, text=v.text, locale=v.locale,
     )
 
 

@@ -26,7 +26,7 @@ def plan_build(project: Project, selection=None, refresh: bool = False,
                 stack.append(up)
     to_build = [p for p in plan.items if p.key in want]
     # a refresh pays for every selected variant, even one whose image is in the cache
-    estimate = sum(project.estimate(p.variant) if refresh else p.est_cost
+    estimate = sum(project.estimate(p.variant) * p.max_takes if refresh else p.est_cost
                    for p in to_build if retry_maybe_billed or not p.held)
     return plan, to_build, round(estimate, 4)
 
