@@ -112,10 +112,26 @@ def format_outcome(out: Outcome) -> str:
         cost = f"${out.paid_now_usd:.2f}" if out.status == "built" else "cache"
         if rec.get("resumed_from_build") and out.status == "built":
             cost += f"  (collected: job {rec.get('request_id')} of build {rec['resumed_from_build'][:8]}, paid then)"
-        failed_checks = [c.name for c in out.checks if not c.passed and not c.skipped]
+        failed_checks = [c.name for c in out.checks if c.status == "failed"]
         note = f"  CHECK FAILED: {', '.join(failed_checks)}" if failed_checks else ""
+        if len(out.takes) > 1:
+            note += f"  ({len(out.takes)} takes)"
+        if any(c.status == "not_run" for c in out.checks):
+            note += "  text not checked"
         return f"  {out.status:<7} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
     return f"  {out.status.upper():<7} {v.key:<55} {out.error}"
+
+
+def report_unchecked(outs) -> None:
+    """Say which variants' text was not checked, and the fix: never let it pass for checked."""
+    unchecked: dict[str, list[str]] = {}
+    for o in outs:
+        for c in o.checks:
+            if c.name == "text_ok" and c.status == "not_run":
+                unchecked.setdefault(c.metadata.get("fix") or c.description, []).append(o.key)
+    for fix, keys in unchecked.items():
+        shown_keys = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        print(f"text not checked on {len(keys)} variant(s): {shown_keys} (fix: {fix})", file=sys.stderr)
 
 
 def cmd_build(catalog_dir: Path, args) -> int:
@@ -161,6 +177,7 @@ def _report_problems(report: BuildReport, retried: bool) -> list[Outcome]:
     for o in bad_checks:
         names = ", ".join(f"{c.name}: {c.description}" for c in o.checks if c.blocks)
         print(f"check failed: {o.key}: {names}", file=sys.stderr)
+    report_unchecked(outs)
     held = [o for o in outs if o.status == "held"]
     if held:
         print(f"held {len(held)} variant(s): an earlier build's call may have been billed once already, so they "

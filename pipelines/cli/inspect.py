@@ -33,7 +33,8 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     for p in items:
         cost = "-" if p.status == "fresh" else f"${p.est_cost:.2f}" if not p.held else f"(${p.est_cost:.2f})"
         status = "held" if p.held else p.status
-        print(f"{status:<8} {p.key:<{width}}  {p.variant.provider or 'local':<11} {cost:>7}  {p.reason}")
+        takes = f" (up to {p.max_takes} takes)" if p.status != "fresh" and p.max_takes > 1 and p.est_cost else ""
+        print(f"{status:<8} {p.key:<{width}}  {p.variant.provider or 'local':<11} {cost:>7}  {p.reason}{takes}")
     t = plan.totals(items)
     by = ", ".join(f"{k} ${v:.2f}" for k, v in t["estimated_cost_by_provider_usd"].items() if v)
     print(f"\n{t['variants']} variants: {t['fresh']} fresh, {t['missing']} missing, {t['changed']} changed; "
@@ -48,4 +49,6 @@ def cmd_plan(catalog_dir: Path, args) -> int:
         print(f"{len(plan.elsewhere)} call(s) sent for an earlier version of a variant never landed (may have been "
               "billed; never re-sent): " + ", ".join(sorted({f'{e.variant} (build {e.short_build})'
                                                              for e in plan.elsewhere})))
+    if any(p.status != "fresh" and p.max_takes > 1 and p.est_cost for p in items):
+        print("estimates are the worst case: a take whose text check fails is retaken, up to 1 + retakes takes")
     return 0

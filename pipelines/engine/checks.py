@@ -53,6 +53,9 @@ class CheckOutcome:
         if self.skipped:
             out["skipped"] = True
             out["fix"] = self.metadata.get("fix")
+        for k in ("locale", "ocr_language", "missing", "closest", "readings", "takes"):
+            if self.status == "failed" and self.metadata.get(k):
+                out[k] = self.metadata[k]  # what OCR read, for a person to judge
         return out
 
 

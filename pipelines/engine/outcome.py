@@ -42,13 +42,6 @@ class Outcome:
     takes: list[Take] = field(default_factory=list)  # every take this build looked at, in order
 
     @property
-    def paid_usd(self) -> float:
-        """What this build paid for the variant, every take included."""
-        if self.takes:
-            return sum(t.cost_usd for t in self.takes)
-        return float((self.record or {}).get("cost_usd") or 0.0) if self.status == "built" else 0.0
-
-    @property
     def key(self) -> str:
         return self.planned.key
 
@@ -59,7 +52,10 @@ class Outcome:
 
     @property
     def paid_now_usd(self) -> float:
-        """What this build paid for the variant: nothing for a cache hit or a collected job."""
+        """What this build paid for the variant, every take included: nothing for a cache hit or a
+        collected job."""
+        if self.takes:
+            return sum(t.cost_usd for t in self.takes)
         if self.status != "built" or (self.record or {}).get("resumed_from_build"):
             return 0.0
         return float((self.record or {}).get("cost_usd") or 0.0)

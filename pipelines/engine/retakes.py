@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pipelines.engine.checks import CheckOutcome, image_check, read_text, text_outcome
 from pipelines.engine.outcome import Outcome, Take
@@ -43,8 +43,8 @@ async def settle(engine: "Engine", out: Outcome) -> Outcome:
     while True:
         out.checks = await asyncio.to_thread(run_checks, engine, out)
         text = next((c for c in out.checks if c.name == "text_ok"), None)
-        takes.append(Take(out.planned.take, out.planned.cache_key, out.record["blob"], out.status == "built",
-                          float(out.record.get("cost_usd") or 0.0) if out.status == "built" else 0.0,
+        paid = out.status == "built" and not out.record.get("resumed_from_build")  # not a collected job
+        takes.append(Take(out.planned.take, out.planned.cache_key, out.record["blob"], paid, out.paid_now_usd,
                           text.status if text else None, text.metadata.get("readings") if text else None))
         if text is None or text.status != "failed" or out.planned.take >= v.retakes:
             break
@@ -116,10 +116,3 @@ def _remember(engine: "Engine", out: Outcome) -> None:
                 takes=len(out.takes), take=take_of(out.planned.doc))
     head.setdefault("built_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     engine.store.put_head(v.key, head)
-
-
-def head_summary(head: dict[str, Any] | None) -> dict[str, Any]:
-    """Checks and takes of a variant's last build, as the manifest shows them."""
-    if not head:
-        return {}
-    return {k: head[k] for k in ("checks", "takes", "take") if k in head}

@@ -30,7 +30,7 @@ def results_of(out: Outcome) -> Iterator[dg.MaterializeResult | dg.AssetCheckRes
         # who made these bytes: a cache hit may come from another vendor than the catalog names now
         "vendor": rec.get("provider") or "", "model": rec.get("model") or v.model,
         "size": v.params.get("size"), "quality": v.params.get("quality") or "",
-        "cost_usd": dg.MetadataValue.float(out.paid_usd),  # spent by this run, every take included
+        "cost_usd": dg.MetadataValue.float(out.paid_now_usd),  # spent by this run, every take included
         "original_cost_usd": dg.MetadataValue.float(cost),
         "latency_s": dg.MetadataValue.float(float(rec.get("latency_s") or 0.0)),
         "cached": out.status == "cached",

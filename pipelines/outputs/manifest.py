@@ -8,7 +8,7 @@ from typing import Any
 
 from pipelines.cache.files import atomic_write
 from pipelines.engine.outcome import Outcome
-from pipelines.plan.plan import Plan
+from pipelines.plan.plan import Plan, Planned
 
 
 def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path) -> list[dict[str, Any]]:
@@ -35,15 +35,26 @@ def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path)
             e["original_cost_usd"] = float(rec.get("cost_usd") or 0.0)
             if built_now and rec.get("resumed_from_build"):
                 e["collected_from_build"] = rec["resumed_from_build"]
+            _takes(e, out, p)
         if out is not None and not out.ok:
             e.update(status=out.status, error=out.error, path=None, sha256=None)
             if out.maybe_billed:
                 e["maybe_billed"] = True
         if out is not None and out.checks:
-            e["checks"] = {c.name: {"passed": c.passed, "severity": c.severity, "description": c.description,
-                                    **({"skipped": True} if c.skipped else {})} for c in out.checks}
+            e["checks"] = {c.name: c.summary() for c in out.checks}
+        elif out is None and p.last.get("checks"):
+            e["checks"] = p.last["checks"]  # what the last build of this very take found
         entries.append(e)
     return entries
+
+
+def _takes(e: dict[str, Any], out: Outcome | None, p: Planned) -> None:
+    """How many takes the variant needed (in the build that made its image) and which one it is."""
+    planned = out.planned if out is not None else p
+    takes = len(out.takes) if out is not None and out.takes else p.last.get("takes")
+    if takes or planned.take or planned.max_takes > 1:
+        e["takes"] = takes or planned.take + 1
+        e["take"] = planned.take + 1  # 1 = the first
 
 
 def write_manifest(output_dir: Path, entries: list[dict[str, Any]], totals: dict[str, Any]) -> Path:

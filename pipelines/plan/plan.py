@@ -37,6 +37,7 @@ class Planned:
     # open journal entries of this cache key (pipelines.plan.unsettled): calls an earlier build sent
     unsettled: list[Any] = field(default_factory=list)
     held: bool = False  # one of them may have been billed and cannot be picked up: not re-sent
+    last: dict[str, Any] = field(default_factory=dict)  # the current take's checks and takes, from its last build
 
     @property
     def take(self) -> int:
@@ -160,6 +161,8 @@ class Planner:
         head = self.store.get_head(v.key)
         p = self._plan_one(v, done, record, head)
         p.max_takes = self.max_takes(v)
+        if head is not None and head.get("cache_key") == p.cache_key:
+            p.last = {k: head[k] for k in ("checks", "takes") if k in head}
         left = p.max_takes - 1 - p.take  # retakes still allowed after the current take
         if p.record is None:
             p.est_cost *= 1 + left  # the worst case: every take fails its text check

@@ -27,6 +27,7 @@ class Glyph:
     gid: int
     x: float  # from the line's left end, pixels
     y: float  # above the baseline, pixels
+    cluster: int = 0  # the index, in its run, of the character it draws
 
 
 def base_level(text: str) -> int:
@@ -113,7 +114,7 @@ def shape_line(text: str, size: int, locale: str = "", base: int | None = None) 
     pen = 0.0
     for script, infos, positions in _visual_order(pieces):  # HarfBuzz's output is already visual
         for info, pos in zip(infos, positions):
-            glyphs.append(Glyph(script, info.codepoint, pen + pos.x_offset / 64, pos.y_offset / 64))
+            glyphs.append(Glyph(script, info.codepoint, pen + pos.x_offset / 64, pos.y_offset / 64, info.cluster))
             pen += pos.x_advance / 64
     return tuple(glyphs), pen
 

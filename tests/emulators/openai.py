@@ -10,6 +10,12 @@ request id in error.param, no header), "url" (data[0].url on this server instead
 "invalid_size", "no_data", "error_200". `TakesOpenAI` draws a new picture for every call, as a
 real model does, and blocks prompts on a list, for the CLI builds that count calls.
 
+`draw_text=True` draws the prompt's quoted strings into the picture, as a model asked for exact text
+does; `misspell` decides which takes get one misspelt letter (two neighbouring letters swapped in
+the middle of the first string): a list of booleans per take of one request (the n-th call with the
+same size and prompt is its n-th take; past the list's end, its last value), or a share of takes
+(0.0-1.0, chosen by a hash of the request and take number, so a run is repeatable).
+
     python -m tests.emulators.openai --port 8100 --latency 2 --edit-latency 4 --limit 10
 """
 
@@ -21,6 +27,7 @@ import time
 import uuid
 from typing import Any
 
+from tests.emulators.drawn_text import draw_text_image, misspelt, quoted, swap_letters
 from tests.emulators.harness import Emulator, Reply, Request, json_reply, main
 from tests.helpers.images import image_size, make_image
 
@@ -50,8 +57,12 @@ class OpenAIEmulator(Emulator):
         "style": (str, "openai", "openai | modelverse | url | data_prefix"),
     }
 
-    def __init__(self, *, style: str = "openai", edit_latency: float | None = None, prefix: str = "/v1", **kw: Any):
+    def __init__(self, *, style: str = "openai", edit_latency: float | None = None, prefix: str = "/v1",
+                 draw_text: bool = False, misspell: float | list[bool] = 0.0, **kw: Any):
         super().__init__(**kw)
+        self.draw_text, self.misspell = draw_text, misspell
+        self.takes: dict[str, int] = {}  # "size prompt" -> takes drawn so far
+        self.misspelt: list[str] = []  # the strings actually drawn misspelt, in order
         self.style = style
         self.edit_latency = edit_latency
         self.prefix = prefix
@@ -176,6 +187,21 @@ class OpenAIEmulator(Emulator):
         w, h, fmt, quality = checked
         return self._answer(req, fields, w, h, fmt, quality, input_images=len(images))
 
+    def _picture(self, params: dict[str, Any], w: int, h: int, fmt: str) -> bytes:
+        prompt = str(params.get("prompt", ""))
+        strings = quoted(prompt) if self.draw_text else []
+        if not strings:
+            return make_image(w, h, fmt)
+        request = f"{w}x{h} {prompt}"
+        with self._lock:
+            take = self.takes.get(request, 0)
+            self.takes[request] = take + 1
+        if misspelt(self.misspell, request, take):
+            strings = [swap_letters(strings[0])] + strings[1:]
+            with self._lock:
+                self.misspelt.append(strings[0])
+        return draw_text_image(w, h, fmt, strings, seed=f"{request} {take}")
+
     def _answer(self, req: Request, params: dict[str, Any], w: int, h: int, fmt: str, quality: str,
                 input_images: int) -> Reply:
         rid = f"req_{uuid.uuid4().hex[:24]}"
@@ -186,7 +212,7 @@ class OpenAIEmulator(Emulator):
         if kind == "invalid_size":
             return self._error(400, "Invalid size. Width and height must both be divisible by 16.",
                                param="size", code="invalid_value", request_id=rid)
-        data = make_image(w, h, fmt)
+        data = self._picture(params, w, h, fmt)
         if kind == "truncated_image":
             data = data[: max(64, len(data) // 3)]
         elif kind == "not_image":
@@ -253,6 +279,8 @@ class TakesOpenAI(OpenAIEmulator):
             return self._error(400, "Your request was rejected as a result of our safety system.",
                                type_="image_generation_user_error", code="moderation_blocked")
         reply = super().handle(req)
+        if self.draw_text:  # its pictures already differ per take: they carry the text
+            return reply
         if reply.status == 200 and isinstance(reply.body, dict) and reply.body.get("data"):
             n = next(self._takes)
             w, h = (int(x) for x in reply.body["size"].split("x"))

@@ -8,8 +8,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from tests.helpers.paths import ROOT
 from tests.helpers.providers import draft_request, run_draft
 
@@ -34,23 +32,3 @@ def test_same_bytes_in_another_process():
                                    label="c/a/v"))
     digests.add(hashlib.sha256(here.data).hexdigest())
     assert len(digests) == 1
-
-
-def test_ocr_reads_the_draft_text_back():
-    try:
-        from rapidocr_onnxruntime import RapidOCR
-    except ImportError:
-        pytest.skip("rapidocr_onnxruntime is not installed (pip install assetpipe[ocr]): OCR legibility not checked")
-    ocr = RapidOCR()
-    cases = [
-        ((1024, 768), ("BREW LAB Fresh Coffee",)),
-        ((1024, 768), ("新鲜烘焙的咖啡",)),
-        # a tall story format with a headline and a tagline: very large glyphs split OCR boxes
-        ((1080, 1920), ("Brewed for Makers", "Small batch. Big mornings.")),
-    ]
-    for (width, height), texts in cases:
-        data = run_draft(draft_request(width=width, height=height, text=texts)).data
-        found, _ = ocr(data)
-        read = "".join(item[1] for item in found or []).replace(" ", "")
-        for text in texts:
-            assert text.replace(" ", "") in read, (text, read)

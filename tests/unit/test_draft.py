@@ -1,5 +1,7 @@
-"""The offline draft provider: deterministic, exact-size layout proofs with legible (CJK) text.
-The same bytes in another process, and OCR reading the text back: tests/integration/test_draft.py."""
+"""The offline draft provider: deterministic, exact-size layout proofs with every script drawn,
+shaped and broken by its rules, and the mask's protected region left alone. The same bytes in
+another process: tests/integration/test_draft.py; OCR reading the text back in 13 locales:
+tests/integration/test_text_locales.py."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from pipelines.errors import UnsupportedError
 from providers.base import InputImage, ProviderConfig
-from providers.draft import DraftProvider, fit_text, font_path, load_font, wrap
+from providers.draft import DraftProvider, layout, proof, shaping
 from providers.registry import provider_class
 from tests.helpers.providers import draft_request, run_draft
 
@@ -37,7 +39,7 @@ def test_registered_offline_and_free():
     assert caps.generate and caps.edit and caps.mask and caps.max_input_images == 16
     assert set(caps.formats) == {"png", "jpeg", "webp"}
     assert provider.estimate_cost(draft_request()) == 0.0
-    result = asyncio.run(provider.run(draft_request("abcdef0123456789" * 4)))
+    result = asyncio.run(provider.run_draft(draft_request("abcdef0123456789" * 4)))
     assert result.cost_usd == 0.0
     assert result.request_id == "draft-abcdef012345"
     assert result.provider == "draft"
@@ -87,94 +89,91 @@ def test_prompt_excerpt_when_no_expected_text():
     assert a != b
 
 
-# -- CJK ---------------------------------------------------------------------------------------
+# -- every script ------------------------------------------------------------------------------
 
-CJK = {"zh-CN": "你好世界", "ja": "こんにちは", "ko": "안녕하세요"}
-
-
-@pytest.mark.parametrize("locale", sorted(CJK))
-def test_cjk_glyphs_exist_in_the_font(locale):
-    font = load_font(64)
-    notdef = _glyph(font, "\U0010fffd")  # a code point no font has: the tofu box
-    masks = [_glyph(font, ch) for ch in CJK[locale]]
-    assert all(m != notdef for m in masks), "the font draws tofu for these characters"
-    assert len(set(masks)) == len(set(CJK[locale]))  # every distinct character has its own glyph
-    # control: Pillow's own font draws every one of them as the same box, which this test would catch
-    fallback = ImageFont.load_default(64)
-    assert len({_glyph(fallback, ch) for ch in CJK[locale]}) == 1
+SCRIPTS = {  # locale -> a line in its script
+    "de": "Größer", "pl": "Źródło", "vi": "sữa đá", "ru": "Весенний", "el": "χαρμάνι",
+    "zh-CN": "为创造者", "zh-TW": "為創造者", "ja": "春のブレンド", "ko": "봄 한정", "ar": "مزيج الربيع",
+    "he": "תערובת האביב", "th": "ชาผสม", "hi": "वसंत की ताज़ा",
+}
 
 
-def _glyph(font, ch: str) -> tuple:
-    mask = font.getmask(ch)
-    return mask.size, bytes(mask)
+@pytest.mark.parametrize("locale", sorted(SCRIPTS))
+def test_every_script_has_a_font_no_empty_boxes(locale):
+    glyphs, width = shaping.shape_line(SCRIPTS[locale], 48, locale)
+    assert glyphs and width > 0
+    assert all(g.gid != 0 for g in glyphs), "glyph 0 is the font's empty box (.notdef)"
 
 
-@pytest.mark.parametrize("locale", sorted(CJK))
-def test_cjk_text_is_drawn_in_the_proof(locale):
-    text = CJK[locale]
-    forward = open_image(run_draft(draft_request(text=(text,))).data).convert("L")
-    backward = open_image(run_draft(draft_request(text=(text[::-1],))).data).convert("L")
-    # tofu boxes are all alike, so reversing the string would change nothing; real glyphs move
-    diff = sum(1 for a, b in zip(forward.tobytes(), backward.tobytes()) if abs(a - b) > 64)
-    assert diff > 2000
-    assert _ink_components(forward) >= len(text) * 2
+def test_arabic_is_joined_and_right_to_left():
+    text = "مزيج"
+    glyphs, _ = shaping.shape_line(text, 48, "ar")
+    isolated = [shaping.shape_line(ch, 48, "ar")[0][0].gid for ch in text]
+    assert [g.gid for g in glyphs] != isolated[::-1], "letters drawn in their isolated forms: not joined"
+    clusters = [g.cluster for g in glyphs]  # the character each glyph draws, left to right
+    assert clusters == sorted(clusters, reverse=True) and clusters[0] == len(text) - 1  # the first letter is rightmost
 
 
-def _ink_components(img: Image.Image) -> int:
-    """Dark connected components inside the light text panel (the strokes of the glyphs)."""
-    w, h = img.size
-    px = img.load()
-    # the panel is the light box in the middle; take the rows and columns of its interior
-    cy = h * 0.45
-    row = [x for x in range(w) if px[x, int(cy)] > 230]
-    col = [y for y in range(h) if px[w // 2 - w // 8, y] > 230]
-    x0, x1, y0, y1 = min(row) + 4, max(row) - 4, min(col) + 4, max(col) - 4
-    seen = set()
-    count = 0
-    for y in range(y0, y1):
-        for x in range(x0, x1):
-            if px[x, y] < 110 and (x, y) not in seen:
-                count += 1
-                stack = [(x, y)]
-                seen.add((x, y))
-                while stack:
-                    cx, cy2 = stack.pop()
-                    for nx, ny in ((cx + 1, cy2), (cx - 1, cy2), (cx, cy2 + 1), (cx, cy2 - 1)):
-                        if x0 <= nx < x1 and y0 <= ny < y1 and (nx, ny) not in seen and px[nx, ny] < 110:
-                            seen.add((nx, ny))
-                            stack.append((nx, ny))
-    return count
+def test_mixed_direction_keeps_numbers_and_latin_in_order():
+    glyphs, _ = shaping.shape_line("السعر 39 BREW", 48, "ar")
+    latin = [g for g in glyphs if g.script == "latin"]
+    assert latin and [g.x for g in latin] == sorted(g.x for g in latin)
 
 
-def test_font_comes_from_the_cjk_package():
-    path = font_path()
-    assert path.is_file() and path.suffix.lower() in (".otf", ".ttf", ".ttc")
-    assert "CJK" in load_font(20).getname()[0]
+def test_cjk_regional_forms_follow_the_locale():
+    # one Pan-CJK font: the language tag picks the region's glyph for the same code point
+    forms = {loc: shaping.shape_line("直", 48, loc)[0][0].gid for loc in ("zh-CN", "zh-TW", "ja")}
+    assert len(set(forms.values())) >= 2, forms
 
 
-# -- text layout ---------------------------------------------------------------------------------
+# -- line breaking ---------------------------------------------------------------------------------
 
 
-def test_wrap_keeps_latin_words_and_breaks_cjk_between_characters():
-    font = load_font(40)
-    latin = "Fresh coffee roasted every morning in small batches by BREW LAB"
-    lines = wrap(latin, font, 400)
-    assert len(lines) > 1 and " ".join(lines) == latin
-    assert all(font.getlength(line) <= 400 for line in lines)
-    chinese = "新鲜烘焙的咖啡每天都有，欢迎光临我们的新店。" * 3
-    lines = wrap(chinese, font, 300)
-    assert len(lines) > 3 and "".join(lines) == chinese
-    assert all(font.getlength(line) <= 300 for line in lines)
-    assert not any(line.startswith(("，", "。")) for line in lines)  # closing marks stay at line ends
+def test_no_word_is_broken_the_text_shrinks_instead():
+    text = "Весенний чайный сбор"
+    size = 120
+    narrow = shaping.width("Весенний", size) * 0.7  # narrower than the longest word at this size
+    assert layout.wrap(text, size, narrow) is None  # it does not wrap: the caller shrinks
+    blocks, fitted = layout.fit([text], round(narrow), 2000, size)
+    assert fitted < size
+    words = {w for line in blocks[0].lines for w in line.split()}
+    assert words == set(text.split())  # every line is made of whole words
 
 
-def test_fit_text_is_large_for_short_text_and_fits_long_text():
-    blocks, tw, th, size = fit_text(["SALE"], 800, 600, 160)
+def test_cjk_breaks_between_phrases_and_never_before_closing_marks():
+    units = layout.units("春のブレンド、新発売。", "ja")
+    assert "".join(units) == "春のブレンド、新発売。"
+    assert any("ブレンド" in u for u in units)  # the katakana word is never split
+    assert not any(u[0] in layout.NO_START for u in units)
+    lines = layout.wrap("为创造者而酿，春季限定。" * 2, 40, 200, "zh-CN")
+    assert lines and not any(line[0] in "，。" for line in lines)
+
+
+def test_thai_breaks_between_words_by_dictionary():
+    pytest.importorskip("pythainlp", reason="the `thai` extra: Thai breaks only at spaces without it")
+    assert layout.units("ชาผสมฤดูใบไม้ผลิรสชาติใหม่", "th") == ["ชา", "ผสม", "ฤดูใบไม้ผลิ", "รสชาติ", "ใหม่"]
+
+
+def test_fit_is_large_for_short_text_and_fits_long_text():
+    blocks, size = layout.fit(["SALE"], 800, 600, 160)
     assert size == 160  # short copy is set at the cap, not timidly
     long = ["Terms and conditions apply. " * 40]
-    blocks, tw, th, size = fit_text(long, 400, 300, 160)
-    assert tw <= 400 and th <= 300 and size < 30
+    blocks, size = layout.fit(long, 400, 300, 160)
+    assert size < 30 and all(shaping.width(line, size) <= 400 for line in blocks[0].lines)
+    assert layout.stack_height(blocks, size, 0.45) <= 300
 
+
+# -- the caption -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width,height", [(1024, 1536), (400, 240), (160, 160)])
+def test_the_caption_shows_the_whole_variant_key(width, height):
+    key = "a_rather_long_campaign_name/an_even_longer_asset_name_for_stories/zh-TW/1080x1920"
+    cap = proof.caption_lines(draft_request(width=width, height=height, label=key))
+    joined = "".join(cap.lines)
+    assert key in joined.replace(" ", "")  # every character is there, in order: wrapped, never cut
+    assert all(shaping.width(line, cap.size, base=0) <= width for line in cap.lines)
+    assert cap.height <= height
 
 # -- edits -------------------------------------------------------------------------------------
 
@@ -207,6 +206,26 @@ def test_edit_outlines_the_mask_region(tmp_path):
     assert r > 200 and g < 60 and b > 120
 
 
+def test_the_text_card_never_covers_what_the_mask_protects(tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (800, 800), (40, 90, 200)).save(photo)
+    mask = tmp_path / "mask.png"
+    m = Image.new("RGBA", (800, 800), (0, 0, 0, 255))  # opaque: protected
+    ImageDraw.Draw(m).rectangle((500, 40, 779, 399), fill=(0, 0, 0, 0))  # editable: a box at the top right
+    m.save(mask)
+    req = draft_request(operation="edit", width=800, height=800, images=(input_image(photo),), mask=input_image(mask),
+                   text=("Sommer auf der Terrasse",))
+    img = open_image(run_draft(req).data).convert("RGB")
+    plain = open_image(run_draft(draft_request(operation="edit", width=800, height=800, images=(input_image(photo),),
+                                    mask=input_image(mask), text=("",), prompt=" ")).data).convert("RGB")
+    caption_top = 800 - proof.caption_lines(req).height
+    protected = [(x, y) for x in range(0, 800, 7) for y in range(0, caption_top, 7)
+                 if not (494 <= x <= 785 and 34 <= y <= 405)]  # outside the editable box and its outline
+    assert all(img.getpixel(p) == plain.getpixel(p) for p in protected)
+    # and the card is there, inside the editable box: light pixels of the card
+    assert sum(img.getpixel((x, y))[0] > 240 for x in range(500, 780, 4) for y in range(40, 400, 4)) > 200
+
+
 def test_edit_without_an_input_is_refused():
     with pytest.raises(UnsupportedError):
         run_draft(draft_request(operation="edit"))
@@ -220,7 +239,7 @@ def test_latency_option_sleeps_without_blocking_other_jobs():
 
     async def three():
         t0 = time.monotonic()
-        await asyncio.gather(*(provider.run(draft_request(str(i) * 64, width=256, height=256)) for i in range(3)))
+        await asyncio.gather(*(provider.run_draft(draft_request(str(i) * 64, width=256, height=256)) for i in range(3)))
         return time.monotonic() - t0
 
     elapsed = asyncio.run(three())
@@ -232,6 +251,4 @@ def test_bad_latency_is_a_validation_problem(bad):
     provider = DraftProvider("draft", ProviderConfig(type="draft", options={"latency_s": bad}), env={})
     assert any("latency_s" in p for p in provider.problems(draft_request()))
     with pytest.raises(UnsupportedError, match="latency_s"):
-        asyncio.run(provider.run(draft_request()))
-
-
+        asyncio.run(provider.run_draft(draft_request()))

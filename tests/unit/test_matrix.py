@@ -242,7 +242,7 @@ def test_the_example_catalog_expands_as_documented():
     assert len(vs) == 20
     assert vs["brewlab_launch/mug_loft/default"].upstream_keys == ["brewlab_launch/mug_hero/default"]
     assert vs["brewlab_launch/poster_story/zh-CN"].upstream_keys == ["brewlab_launch/launch_poster/zh-CN/1024x1536"]
-    assert vs["cold_brew_summer/summer_banner/zh-CN/1536x1024"].text == ("冷萃季节",)
+    assert vs["cold_brew_summer/summer_banner/zh-CN/1536x1024"].text == ("冷泡季节",)
     assert [i.role for i in vs["cold_brew_summer/bottle_on_table/default"].inputs] == ["image", "mask"]
     # the include adds one square English banner, and the renders follow it one for one
     assert "cold_brew_summer/summer_banner/en/1024x1024" in vs
