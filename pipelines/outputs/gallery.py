@@ -142,6 +142,7 @@ def totals(entries: list[dict]) -> dict[str, Any]:
         "cost_this_build_usd": sum(cost_now(e) for e in entries),
         "total_cost_usd": sum(cost_now(e) if status(e) == "failed" else cost_ever(e) for e in entries),
         "checks_failed": sum(1 for e in entries if _failed_checks(e)),
+        "checks_not_run": sum(1 for e in entries if _unrun_checks(e)),
     }
 
 
@@ -149,6 +150,12 @@ def _failed_checks(entry: dict) -> list[str]:
     checks = entry.get("checks") or {}
     return [str(name) for name, c in checks.items()
             if isinstance(c, dict) and c.get("passed") is False and not c.get("skipped")]
+
+
+def _unrun_checks(entry: dict) -> list[str]:
+    """Checks that did not run: never shown as passed."""
+    checks = entry.get("checks") or {}
+    return [str(name) for name, c in checks.items() if isinstance(c, dict) and c.get("status") == "not_run"]
 
 
 def render_page(
@@ -180,6 +187,8 @@ def render_page(
         out.append(_total("missing", "not built", t["missing"]))
     if t["checks_failed"]:
         out.append(_total("checks-failed", "checks failed", t["checks_failed"]))
+    if t["checks_not_run"]:
+        out.append(_total("checks-not-run", "text not checked", t["checks_not_run"]))
     out += [
         _total("failed", "failed", t["failed"]),
         _total("cost-this-build", "cost this build", _usd(t["cost_this_build_usd"])),
@@ -259,6 +268,11 @@ def _card(v: dict, thumbs: dict[str, tuple[str, int, int]], links: dict[str, str
     for name in _failed_checks(v):
         detail = (v["checks"][name] or {}).get("description") or ""
         parts.append(f'<p class="check">check failed: {_e(name)}{": " + _e(detail) if detail else ""}</p>')
+    for name in _unrun_checks(v):
+        fix = (v["checks"][name] or {}).get("fix") or ""
+        parts.append(f'<p class="check not-run">not checked: {_e(name)}{" (fix: " + _e(fix) + ")" if fix else ""}</p>')
+    if v.get("takes", 1) > 1:
+        parts.append(f'<p class="takes">take {_e(v.get("take"))} of {_e(v["takes"])} tried</p>')
     if href:
         parts.append(f'<div class="path"><a href="{_e(href)}">{_e(links[key])}</a></div>')
     elif v.get("path"):
@@ -353,7 +367,7 @@ h3{margin:18px 0 8px;font-size:16px} h3 small{color:var(--muted);font-weight:400
 .nothumb{height:120px;display:flex;align-items:center;justify-content:center;background:#eee;color:var(--muted)}
 .head{margin-top:4px} .vid{font-weight:600;word-break:break-all}
 .badge{display:inline-block;padding:0 6px;border-radius:9px;color:#fff;font-size:11px;text-transform:uppercase}
-.badge.missing{background:var(--muted)} .check{color:var(--paid);margin:4px 0}
+.badge.missing{background:var(--muted)} .check{color:var(--paid);margin:4px 0} .check.not-run{color:var(--muted)} .takes{margin:4px 0}
 .badge.paid{background:var(--paid)} .badge.cached{background:var(--cached)} .badge.failed{background:var(--failed)} .badge.rendered{background:var(--rendered)}
 .op{color:var(--muted);font-size:12px}
 .error{color:var(--failed);white-space:pre-wrap;word-break:break-word;margin:4px 0}

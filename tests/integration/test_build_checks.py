@@ -1,6 +1,7 @@
 """Asset checks as the UI records them: the OCR text check is blocking, ERROR severity, and a poster
 whose in-image text is wrong keeps its story rendition from being made in the same run; without
-the OCR engine the check is skipped with a message that says how to install it.
+the OCR language data the check is *not run* (a WARN failure, never passed) with the command that
+installs it, in the UI, the manifest and the build summary.
 
 The builds run through the real CLI (its Dagster run lands in the catalog's instance, which the
 tests then read as the webserver would). The OpenAI emulator paints plain images: a poster with
@@ -15,8 +16,8 @@ import dagster as dg
 import pytest
 from dagster import DagsterEventType
 
-from tests.helpers.catalogs import copy_example, set_setting
-from tests.helpers.cli import run_cli
+from tests.helpers.catalogs import copy_example, manifest, set_setting
+from tests.helpers.cli import plan_json, run_cli
 from tests.helpers.vendors import use_openai
 
 pytestmark = pytest.mark.slow
@@ -56,6 +57,7 @@ def test_a_wrong_text_fails_the_blocking_check_and_holds_back_the_rendition(cata
     code, out, err = run_cli("build", "--select", SELECT, catalog=catalog, env=env)
     assert code == 1, out + err  # a variant of the run was not made
     assert "CHECK FAILED: text_ok" in out and "brewlab_launch/launch_poster/en/1024x1536" in out
+    assert openai_emu.calls() == 3 and "(3 takes)" in out  # retakes: 2 in the example, all spent
     assert "upstream not usable: brewlab_launch/launch_poster/en/1024x1536 (failed text check)" in out
     assert "the Dagster run failed" not in out + err  # every variant's fate is told, none invented
 
@@ -63,7 +65,7 @@ def test_a_wrong_text_fails_the_blocking_check_and_holds_back_the_rendition(cata
     assert mats == {POSTER}  # the poster exists (to be looked at); its rendition was never cut
     text = evals[(POSTER, "text_ok")]
     assert not text.passed and text.severity == dg.AssetCheckSeverity.ERROR and text.blocking
-    assert "expected text not found" in text.description
+    assert "failed on all 3 takes" in text.description and "expected text not found" in text.description
     assert evals[(POSTER, "image_ok")].passed
     assert (STORY, "image_ok") not in evals
     assert run.status == dg.DagsterRunStatus.FAILURE  # the UI's runs list shows it red
@@ -76,42 +78,53 @@ def test_the_right_text_passes_and_the_rendition_is_made(catalog, monkeypatch):
     mats, evals, run = _last_run(catalog, monkeypatch)
     assert mats == {POSTER, STORY}
     assert evals[(POSTER, "text_ok")].passed and evals[(POSTER, "text_ok")].severity == dg.AssetCheckSeverity.ERROR
-    assert (STORY, "text_ok") not in evals  # a rendition is checked for its image only
+    assert evals[(STORY, "text_ok")].passed  # the rendition's crop keeps the poster's text
     assert run.status == dg.DagsterRunStatus.SUCCESS
 
 
 @pytest.fixture
-def no_ocr(tmp_path) -> dict[str, str]:
-    """An environment where the OCR engine is not installed: a package of that name that fails to
-    import, found first on the path (our code is untouched)."""
-    fake = tmp_path / "no_ocr" / "rapidocr_onnxruntime"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise ImportError('No module named rapidocr_onnxruntime')\n")
-    return {"PYTHONPATH": str(fake.parent)}
+def no_ocr_data(tmp_path) -> dict[str, str]:
+    """A machine without the OCR language data: Tesseract looks in an empty directory."""
+    empty = tmp_path / "no_tessdata"
+    empty.mkdir()
+    return {"TESSDATA_PREFIX": str(empty)}
 
 
-def test_without_ocr_the_text_check_is_skipped_with_how_to_install_it(catalog, openai_emu, no_ocr, monkeypatch):
-    env = use_openai(catalog, openai_emu) | no_ocr
+def test_without_ocr_data_the_text_check_is_not_run_never_passed(catalog, openai_emu, no_ocr_data, monkeypatch):
+    env = use_openai(catalog, openai_emu) | no_ocr_data
     code, out, err = run_cli("build", "--select", SELECT, catalog=catalog, env=env)
     assert code == 0, out + err
+    assert "text not checked on 2 variant(s): brewlab_launch/launch_poster/en/1024x1536" in err
+    assert "apt-get install tesseract-ocr-eng" in err
+    assert openai_emu.calls() == 1  # a check that did not run never triggers a retake
     mats, evals, _ = _last_run(catalog, monkeypatch)
     assert mats == {POSTER, STORY}  # nothing to block on
     text = evals[(POSTER, "text_ok")]
-    assert text.passed and text.severity == dg.AssetCheckSeverity.WARN
-    assert text.description.startswith("skipped: ")
-    assert "pip install 'assetpipe[ocr]'" in text.description
+    assert not text.passed and text.severity == dg.AssetCheckSeverity.WARN
+    assert text.description.startswith("NOT RUN: ") and "apt-get install tesseract-ocr-eng" in text.description
     assert text.metadata["skipped"].value is True
+    entries = {e["key"]: e for e in manifest(catalog)["variants"]}
+    check = entries["brewlab_launch/launch_poster/en/1024x1536"]["checks"]["text_ok"]
+    assert check["status"] == "not_run" and check["passed"] is None and "tesseract-ocr-eng" in check["fix"]
+    assert "text not checked" in (catalog / "out" / "index.html").read_text()
+
+    # once the data is there, the plan knows the check never ran, and a build runs it (free)
+    plan = plan_json(catalog)
+    assert plan["brewlab_launch/launch_poster/en/1024x1536"]["status"] == "changed"
+    code, out, err = run_cli("build", "--select", SELECT, catalog=catalog, env=use_openai(catalog, openai_emu))
+    assert openai_emu.calls() >= 2  # the emulator's picture has no text: now the check runs, fails, retakes
+    assert "CHECK FAILED: text_ok" in out
 
 
-def test_without_ocr_a_required_text_check_fails_and_blocks(catalog, openai_emu, no_ocr, monkeypatch):
+def test_without_ocr_data_a_required_text_check_fails_and_blocks(catalog, openai_emu, no_ocr_data, monkeypatch):
     set_setting(catalog, "check_text", '"required"')
-    env = use_openai(catalog, openai_emu) | no_ocr
+    env = use_openai(catalog, openai_emu) | no_ocr_data
     code, out, err = run_cli("build", "--select", SELECT, catalog=catalog, env=env)
     assert code == 1, out + err
     mats, evals, _ = _last_run(catalog, monkeypatch)
     assert mats == {POSTER}
     text = evals[(POSTER, "text_ok")]
-    assert not text.passed and "assetpipe[ocr]" in text.description
+    assert not text.passed and "apt-get install tesseract-ocr-eng" in text.description
 
 
 def test_a_failed_text_check_with_nothing_downstream_is_reported_as_itself(catalog, openai_emu, monkeypatch):
