@@ -83,8 +83,8 @@ class BudgetExceeded(BuildError):
         self.estimate_usd = estimate_usd
         self.max_cost_usd = max_cost_usd
         super().__init__(
-            f"estimated cost ${estimate_usd:.2f} (the worst case, every retake included) exceeds --max-cost "
-            f"${max_cost_usd:.2f}; nothing was built"
+            f"estimated cost ${estimate_usd:.2f} exceeds --max-cost ${max_cost_usd:.2f}; nothing was built "
+            "(the estimate is the worst case: it counts every retake a failed text check may pay for)"
         )
 
 

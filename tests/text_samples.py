@@ -43,3 +43,22 @@ def mutations(text: str) -> dict[str, str]:
         swapped = text[:prv] + text[mid] + text[prv + 1:mid] + text[prv] + text[mid + 1:]
     other = next(c for c in reversed(text) if unicodedata.category(c).startswith("L") and c != text[mid])
     return {"drop": text[:mid] + text[mid + 1:], "swap": swapped, "change": text[:mid] + other + text[mid + 1:]}
+
+
+def ocr_missing(locales) -> str | None:
+    """Why these locales cannot be read on this machine (with the install command), or None."""
+    from pipelines.text.locales import language
+    from pipelines.text.ocr import missing_language
+
+    missing = [language(loc) for loc in locales if missing_language(language(loc))]
+    if not missing:
+        return None
+    return "Tesseract language data missing: apt-get install " + " ".join(sorted({m.package for m in missing}))
+
+
+def needs_ocr(*locales):
+    """Skip (saying what to install) where the OCR language data is not installed: .ci/run installs it."""
+    import pytest
+
+    reason = ocr_missing(locales or ["en"])
+    return pytest.mark.skipif(reason is not None, reason=reason or "")

@@ -36,12 +36,11 @@ TESSDATA_DIRS = (
 )
 
 # (ink, shorter side in px or 0 = as is, Tesseract page segmentation mode). psm 6 = one block of
-# text, 11 = sparse text, 3 = automatic. "light"/"dark" keep only near-white/near-black pixels;
-# "lines" finds the text lines first and reads each one alone at a normalized height (very large
-# text, such as a four-character Chinese headline across a banner, is misread at any page scale).
+# text, 11 = sparse text, 3 = automatic. "light"/"dark" keep only near-white/near-black pixels.
+# (Reading each text line alone at a normalized height was measured too: it read nothing this
+# ladder misses, so it is not a rung.)
 LADDER: tuple[tuple[str, int, int], ...] = (
-    ("", 280, 6), ("lines", 512, 7), ("light", 280, 6), ("dark", 280, 6), ("", 512, 6), ("light", 512, 6),
-    ("", 340, 11),
+    ("", 280, 6), ("light", 280, 6), ("dark", 280, 6), ("", 512, 6), ("light", 512, 6), ("", 340, 11),
     ("", 220, 11), ("", 420, 6), ("", 768, 6), ("", 0, 11), ("", 0, 3), ("light", 340, 11), ("dark", 512, 6),
 )
 
@@ -133,9 +132,6 @@ def readings(image: Image.Image, lang: Language) -> Iterator[Reading]:
     """The ladder's readings of `image`, lazily, one per rung."""
     inked = {"": image}
     for ink, side, psm in LADDER:
-        if ink == "lines":
-            yield Reading("lines", read_lines(image, lang.code, side))
-            continue
         if ink not in inked:
             inked[ink] = _ink(image, light=ink == "light")
         img = inked[ink]
@@ -144,32 +140,6 @@ def readings(image: Image.Image, lang: Language) -> Iterator[Reading]:
             img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
         label = f"{ink + ' ink ' if ink else ''}{side or 'full'}{'px' if side else ''}/psm{psm}"
         yield Reading(label, read(img, lang.code, psm))
-
-
-LINE_HEIGHT = 56  # px a found line is scaled to (with its margins) before it is read
-
-
-def read_lines(image: Image.Image, code: str, find_side: int = 512) -> tuple[str, ...]:
-    """Find text lines with Tesseract's layout analysis (sparse text) on a reduced grey copy, then
-    read each one alone (psm 7) from the full image, scaled to LINE_HEIGHT."""
-    import tesserocr
-
-    grey = image.convert("L")
-    scale = min(1.0, find_side / min(grey.size))
-    small = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.LANCZOS)
-    finder = _api(code, 11)
-    finder.SetImage(small)
-    boxes = sorted((b for _im, b, _id, _p in finder.GetComponentImages(tesserocr.RIL.TEXTLINE, True)),
-                   key=lambda b: (b["y"], b["x"]))
-    out = []
-    for b in boxes:
-        x, y, w, h = (round(v / scale) for v in (b["x"], b["y"], b["w"], b["h"]))
-        m = max(4, h // 5)
-        crop = grey.crop((max(0, x - m), max(0, y - m), min(grey.width, x + w + m), min(grey.height, y + h + m)))
-        k = LINE_HEIGHT / crop.height
-        line = read(crop.resize((max(1, round(crop.width * k)), LINE_HEIGHT), Image.LANCZOS), code, 7)
-        out.extend(line)
-    return tuple(out)
 
 
 def _ink(image: Image.Image, light: bool) -> Image.Image:

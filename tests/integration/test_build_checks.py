@@ -19,8 +19,9 @@ from dagster import DagsterEventType
 from tests.helpers.catalogs import copy_example, manifest, set_setting
 from tests.helpers.cli import plan_json, run_cli
 from tests.helpers.vendors import use_openai
+from tests.text_samples import needs_ocr
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_ocr("en", "de", "zh-CN")]
 
 POSTER = dg.AssetKey(["brewlab_launch", "launch_poster", "launch_poster_en_1024x1536"])
 STORY = dg.AssetKey(["brewlab_launch", "poster_story", "poster_story_en"])

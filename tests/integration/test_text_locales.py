@@ -11,10 +11,10 @@ import pytest
 from pipelines.text.compare import find
 from tests.helpers.catalogs import manifest, write_catalog
 from tests.helpers.cli import run_cli
-from tests.text_samples import HEADLINES, mutations
+from tests.text_samples import HEADLINES, mutations, needs_ocr
 
-pytestmark = pytest.mark.slow
 LOCALES = ["de", "fr", "pl", "ru", "el", "zh-CN", "zh-TW", "ja", "ko", "ar", "he", "th", "hi"]
+pytestmark = [pytest.mark.slow, needs_ocr(*LOCALES)]
 KINDS = ["drop", "swap", "change"]
 
 
