@@ -124,14 +124,23 @@ def format_outcome(out: Outcome) -> str:
 
 def report_unchecked(outs) -> None:
     """Say which variants' text was not checked, and the fix: never let it pass for checked."""
-    unchecked: dict[str, list[str]] = {}
+    keys: list[str] = []
+    packages: set[str] = set()
+    other: dict[str, None] = {}
     for o in outs:
         for c in o.checks:
             if c.name == "text_ok" and c.status == "not_run":
-                unchecked.setdefault(c.metadata.get("fix") or c.description, []).append(o.key)
-    for fix, keys in unchecked.items():
-        shown_keys = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-        print(f"text not checked on {len(keys)} variant(s): {shown_keys} (fix: {fix})", file=sys.stderr)
+                keys.append(o.key)
+                if c.metadata.get("package"):
+                    packages.add(c.metadata["package"])
+                else:
+                    other[c.metadata.get("fix") or c.description] = None
+    if not keys:
+        return
+    fixes = ([f"apt-get install {' '.join(sorted(packages))} (Debian/Ubuntu), or set TESSDATA_PREFIX to a "
+              "directory that has their .traineddata"] if packages else []) + list(other)
+    shown_keys = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    print(f"text not checked on {len(keys)} variant(s): {shown_keys} (fix: {'; '.join(fixes)})", file=sys.stderr)
 
 
 def cmd_build(catalog_dir: Path, args) -> int:

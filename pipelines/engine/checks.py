@@ -85,6 +85,8 @@ def text_outcome(verdict: TextVerdict, mode: str = "auto") -> CheckOutcome:
     meta: dict[str, Any] = {"locale": verdict.locale, "ocr_language": verdict.language or ""}
     if verdict.status == "not_run":
         meta["fix"] = verdict.fix or ""
+        if verdict.package:
+            meta["package"] = verdict.package
         if mode == "required":  # a catalog that requires the check fails without it
             return CheckOutcome("text_ok", False, description=verdict.describe(), metadata=meta)
         return CheckOutcome("text_ok", False, "WARN", verdict.describe(), meta, skipped=True)

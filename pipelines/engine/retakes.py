@@ -54,6 +54,7 @@ async def settle(engine: "Engine", out: Outcome) -> Outcome:
             nxt = await engine._produce(next_take(engine, out.planned), force=False)
         except AssetpipeError as exc:  # the retake itself failed: keep the checked take
             text.description += f"; retake {out.planned.take + 1} failed: {exc}"
+            out.maybe_billed = out.maybe_billed or getattr(exc, "maybe_billed", False)
             break
         out = nxt
     out.takes = takes

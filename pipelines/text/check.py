@@ -29,6 +29,7 @@ class TextVerdict:
     matches: list[Match] = field(default_factory=list)
     readings: list[dict[str, Any]] = field(default_factory=list)  # {"pass": label, "lines": [...]}
     fix: str | None = None  # not_run: what to do about it
+    package: str | None = None  # not_run for want of language data: the package that has it
 
     @property
     def missing(self) -> list[str]:
@@ -64,7 +65,8 @@ def check_text(image: bytes | Path, expected: list[str], locale: str | None) -> 
                                                 "pipelines/text/locales.py (see README, 'Text checks')")
     problem = ocr.missing_language(lang)
     if problem:
-        return TextVerdict("not_run", loc, lang.code, fix=problem)
+        return TextVerdict("not_run", loc, lang.code, fix=problem, package=lang.package if ocr.engine_problem() is None
+                           else None)
     try:
         return _read_until_found(ocr.load(image), list(expected), lang)
     except OcrUnavailable as exc:

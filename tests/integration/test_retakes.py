@@ -61,7 +61,7 @@ def test_plan_and_max_cost_count_every_take_a_build_may_pay_for(tmp_path, emu):
     assert emu.calls() == 0
 
 
-def test_a_misspelt_take_is_retaken_and_the_first_good_take_kept(tmp_path, emu):
+def test_a_misspelt_take_is_retaken_and_the_first_good_take_kept(tmp_path, emu, monkeypatch):
     emu.misspell = [True, False]  # the first take misspells the headline, the second is right
     cat = _catalog(tmp_path / "c", emu)
     code, out, err = run_cli("build", catalog=cat, env=ENV)
@@ -72,9 +72,23 @@ def test_a_misspelt_take_is_retaken_and_the_first_good_take_kept(tmp_path, emu):
     assert entry["checks"]["text_ok"]["status"] == "passed"
     assert entry["cost_usd"] > 0 and abs(entry["cost_usd"] - 2 * entry["original_cost_usd"]) < 1e-9
     assert len(blobs(cat)) == 2  # both takes are in the store
+    meta = _materialization_metadata(cat, monkeypatch)
+    assert (meta["takes"].value, meta["take"].value) == (2, 2)  # the UI shows it too
+    assert abs(meta["cost_usd"].value - entry["cost_usd"]) < 1e-9
     # nothing left to do, nothing paid again
     code, out, err = run_cli("build", catalog=cat, env=ENV)
     assert code == 0 and "nothing to do" in out and emu.calls() == 2
+
+
+def _materialization_metadata(catalog, monkeypatch) -> dict:
+    """The metadata of the latest materialization in the catalog's Dagster instance, as the UI shows it."""
+    import dagster as dg
+
+    home = catalog / ".assetpipe" / "dagster"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # as `assetpipe ui` sets it for the webserver
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(["shop", "poster"]))
+    return event.asset_materialization.metadata
 
 
 def test_every_take_is_cached_and_never_paid_twice(tmp_path, emu):
