@@ -39,7 +39,7 @@ def test_registered_offline_and_free():
     assert caps.generate and caps.edit and caps.mask and caps.max_input_images == 16
     assert set(caps.formats) == {"png", "jpeg", "webp"}
     assert provider.estimate_cost(draft_request()) == 0.0
-    result = asyncio.run(provider.run_draft(draft_request("abcdef0123456789" * 4)))
+    result = asyncio.run(provider.run(draft_request("abcdef0123456789" * 4)))
     assert result.cost_usd == 0.0
     assert result.request_id == "draft-abcdef012345"
     assert result.provider == "draft"
@@ -239,7 +239,7 @@ def test_latency_option_sleeps_without_blocking_other_jobs():
 
     async def three():
         t0 = time.monotonic()
-        await asyncio.gather(*(provider.run_draft(draft_request(str(i) * 64, width=256, height=256)) for i in range(3)))
+        await asyncio.gather(*(provider.run(draft_request(str(i) * 64, width=256, height=256)) for i in range(3)))
         return time.monotonic() - t0
 
     elapsed = asyncio.run(three())
@@ -251,4 +251,4 @@ def test_bad_latency_is_a_validation_problem(bad):
     provider = DraftProvider("draft", ProviderConfig(type="draft", options={"latency_s": bad}), env={})
     assert any("latency_s" in p for p in provider.problems(draft_request()))
     with pytest.raises(UnsupportedError, match="latency_s"):
-        asyncio.run(provider.run_draft(draft_request()))
+        asyncio.run(provider.run(draft_request()))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pipelines.catalog.loader import load_catalog
 from pipelines.catalog.variants import expand
-from tests.conftest import run_cli_inprocess, write_catalog
+from tests.helpers.catalogs import write_catalog
+from tests.helpers.cli import run_cli_inprocess
 
 
 def _variants(root, catalog_yaml: str, asset_extra: str = "", campaign_defaults: str = ""):
