@@ -52,9 +52,12 @@ async def settle(engine: "Engine", out: Outcome) -> Outcome:
                      f"of {v.retakes}")
         try:
             nxt = await engine._produce(next_take(engine, out.planned), force=False)
-        except AssetpipeError as exc:  # the retake itself failed: keep the checked take
+        except AssetpipeError as exc:  # the retake failed, was held or the build is stopping: keep the checked take
             text.description += f"; retake {out.planned.take + 1} failed: {exc}"
             out.maybe_billed = out.maybe_billed or getattr(exc, "maybe_billed", False)
+            break
+        except asyncio.CancelledError:  # a forced stop: the retake's call stays journaled
+            text.description += f"; retake {out.planned.take + 1} stopped while in flight"
             break
         out = nxt
     out.takes = takes
