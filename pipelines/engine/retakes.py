@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from pipelines.cache.store import Store
+from pipelines.catalog.loader import Catalog
 from pipelines.engine.checks import CheckOutcome, image_check, read_text, text_outcome
 from pipelines.engine.outcome import Outcome, Take
 from pipelines.errors import AssetpipeError
@@ -32,11 +34,20 @@ from pipelines.plan.keys import key_hash, take_of, with_take
 from pipelines.plan.plan import Planned
 from pipelines.text.check import TextVerdict, note_key
 
-if TYPE_CHECKING:
-    from pipelines.engine.engine import Engine
+
+class Engine(Protocol):
+    """What the retake loop needs of pipelines.engine.engine.Engine (which imports this module)."""
+
+    catalog: Catalog
+    store: Store
+    check_text: str
+
+    def _info(self, msg: str) -> None: ...
+
+    async def _produce(self, p: Planned, force: bool | None = None) -> Outcome: ...
 
 
-async def settle(engine: "Engine", out: Outcome) -> Outcome:
+async def settle(engine: Engine, out: Outcome) -> Outcome:
     """`out` checked, retaken while its text check fails and takes remain; the kept take."""
     v = out.planned.variant
     takes: list[Take] = []
@@ -69,14 +80,14 @@ async def settle(engine: "Engine", out: Outcome) -> Outcome:
     return out
 
 
-def next_take(engine: "Engine", p: Planned) -> Planned:
+def next_take(engine: Engine, p: Planned) -> Planned:
     doc = with_take(p.doc, p.take + 1)
     key = key_hash(doc)
     record = engine.store.get_action(key)
     return Planned(p.variant, key, p.recipe, doc, "missing", [f"retake {p.take + 1}"], record, 0.0, p.max_takes)
 
 
-def run_checks(engine: "Engine", out: Outcome) -> list[CheckOutcome]:
+def run_checks(engine: Engine, out: Outcome) -> list[CheckOutcome]:
     try:
         v = out.planned.variant
         data = out.output_path.read_bytes()
@@ -88,7 +99,7 @@ def run_checks(engine: "Engine", out: Outcome) -> list[CheckOutcome]:
         return [CheckOutcome("image_ok", False, description=f"check crashed: {type(exc).__name__}: {exc}")]
 
 
-def _verdict(engine: "Engine", out: Outcome, data: bytes) -> TextVerdict:
+def _verdict(engine: Engine, out: Outcome, data: bytes) -> TextVerdict:
     """OCR takes 0.05-3 s an image: its verdict on a blob is remembered, like any build output."""
     v = out.planned.variant
     locale = v.locale or engine.catalog.settings.locales.default
@@ -111,7 +122,7 @@ def _describe_takes(out: Outcome, takes: list[Take]) -> None:
         text.description += f" (take {takes[-1].take + 1} of up to {out.planned.max_takes})"
 
 
-def _remember(engine: "Engine", out: Outcome) -> None:
+def _remember(engine: Engine, out: Outcome) -> None:
     """The variant's head: its current take, and what its checks found."""
     v = out.planned.variant
     head = engine.store.get_head(v.key) or {}
