@@ -7,6 +7,7 @@ raises it and re-exported here, so the CLI catches them by one name.
     ├── BuildError                    a build was refused or did not finish
     │   └── BudgetExceeded            --max-cost is below the estimate: nothing was spent
     ├── StoreError                    the cache store cannot be read or written
+    ├── CoordinationError             the shared leases and slots (coordination:) are unusable
     ├── OcrUnavailable                no OCR engine or language data: the text check did not run
     └── ProviderError                 providers.errors: a vendor call failed
         ├── RetryableError            429, 5xx, connection failed before the request was sent
@@ -48,7 +49,8 @@ from providers.errors import (
 
 __all__ = [
     "AmbiguousError", "AssetpipeError", "AuthError", "BudgetExceeded", "BuildError", "CatalogError",
-    "CatalogIssue", "JobFailedError", "ModerationBlocked", "NotSentError", "OcrUnavailable", "PaymentRequired",
+    "CatalogIssue", "CoordinationError", "JobFailedError", "ModerationBlocked", "NotSentError", "OcrUnavailable",
+    "PaymentRequired",
     "ProtocolError", "ProviderError", "RateLimited", "RejectedError", "RetryableError", "SelectionError",
     "StoreError", "UnsupportedError",
 ]
@@ -90,6 +92,10 @@ class BudgetExceeded(BuildError):
 
 class StoreError(AssetpipeError):
     pass
+
+
+class CoordinationError(AssetpipeError):
+    """The coordination database cannot be reached or was lost: nothing new is sent to a vendor."""
 
 
 class OcrUnavailable(AssetpipeError):

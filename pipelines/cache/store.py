@@ -9,26 +9,34 @@
                                          read_file / write_file / list_files / delete_file
 
 The cache is any fsspec URL; a plain path is used directly (no fsspec import). Writes are atomic:
-a blob is written to a temporary name and renamed, and a record is written only after its blob, so
-a crash leaves no partial blob and no record pointing at a missing blob. `lease(key)` gives
-single flight across processes on one machine: a second build that wants the same key waits for
-the first one's record instead of paying again.
+a blob is written to a temporary name and renamed (an object store makes a PUT visible whole), and
+a record is written only after its blob, so a crash leaves no partial blob and no record pointing
+at a missing blob. `create_file` writes only when the name is free (a hard link locally,
+If-None-Match on S3), so two writers can never both think they wrote first.
+
+`lease(key)` gives single flight: a second build that wants the same key waits for the first one's
+record instead of paying again. The leases come from pipelines.coordination: lock files on one
+machine by default, PostgreSQL across machines.
+
+Every failure of the storage underneath (a missing bucket, refused credentials, an unreachable
+endpoint: botocore's errors are not all OSErrors) is a StoreError naming the cache, never the
+credentials; `check()` finds them before anything is paid.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 from pipelines.cache.files import atomic_write, file_sha256
+from pipelines.coordination import FileLeases, Leases
 from pipelines.errors import StoreError
 
 
@@ -37,13 +45,16 @@ def sha256_bytes(data: bytes) -> str:
 
 
 class Store:
-    def __init__(self, url: str, lock_dir: Path | None = None):
+    def __init__(self, url: str, lock_dir: Path | None = None, leases: Leases | None = None):
+        """`leases` give single flight (pipelines.coordination); `lock_dir` is short for lock files."""
         self.url = url
         self.local = "://" not in url or url.startswith("file://")
         self.root = Path(url.removeprefix("file://")) if self.local else None
         self._fs = None
         self.lock_dir = lock_dir or (self.root / "locks" if self.root else None)
+        self.leases = leases or (FileLeases(self.lock_dir) if self.lock_dir else None)
         self.blobs_written = 0
+        self._checked = False
 
     # -- low level -------------------------------------------------------------------------------
     @property
@@ -51,36 +62,90 @@ class Store:
         if self._fs is None:
             import fsspec
 
-            self._fs, self._base = fsspec.core.url_to_fs(self.url)
+            with self._errors("open"):
+                # our own instance (fsspec's cache would keep credentials read before a change), and
+                # no listings cache: other machines add files a cached listing would never show
+                self._fs, self._base = fsspec.core.url_to_fs(self.url, skip_instance_cache=True,
+                                                             use_listings_cache=False)
         return self._fs
 
     def _remote(self, rel: str) -> str:
         self.fs  # noqa: B018 - sets _base
         return f"{self._base.rstrip('/')}/{rel}"
 
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Any failure of the storage underneath as one StoreError (FileNotFoundError and
+        FileExistsError pass: callers decide what a missing or present name means)."""
+        try:
+            yield
+        except (FileNotFoundError, FileExistsError):
+            raise
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, OSError) and not _is_storage_error(exc):
+                raise
+            raise StoreError(f"cannot {what} the cache at {self.url}: {_describe(exc)}") from exc
+
     def _read(self, rel: str) -> bytes | None:
         try:
-            if self.local:
-                return (self.root / rel).read_bytes()
-            return self.fs.cat_file(self._remote(rel))
+            with self._errors(f"read {rel} from"):
+                if self.local:
+                    return (self.root / rel).read_bytes()
+                return self.fs.cat_file(self._remote(rel))
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            raise StoreError(f"cannot read {rel} from the cache at {self.url}: {exc}") from exc
 
     def _write(self, rel: str, data: bytes) -> None:
         try:
-            if self.local:
-                atomic_write(self.root / rel, data)
-            else:  # object stores make a PUT visible all at once
-                self.fs.pipe_file(self._remote(rel), data)
-        except OSError as exc:
-            raise StoreError(f"cannot write {rel} to the cache at {self.url}: {exc}") from exc
+            with self._errors(f"write {rel} to"):
+                if self.local:
+                    atomic_write(self.root / rel, data)
+                else:  # object stores make a PUT visible all at once
+                    self.fs.pipe_file(self._remote(rel), data)
+        except FileNotFoundError as exc:  # a missing bucket
+            raise StoreError(f"cannot write {rel} to the cache at {self.url}: {_describe(exc)}") from exc
 
     def _exists(self, rel: str) -> bool:
-        if self.local:
-            return (self.root / rel).exists()
-        return self.fs.exists(self._remote(rel))
+        with self._errors(f"look for {rel} in"):
+            if self.local:
+                return (self.root / rel).exists()
+            return self.fs.exists(self._remote(rel))
+
+    def create_file(self, rel: str, data: bytes) -> bool:
+        """Write `rel` only if no file has that name; False when one had (another writer was first).
+        Atomic for every writer sharing the store: a hard link locally, If-None-Match on S3."""
+        try:
+            with self._errors(f"create {rel} in"):
+                if self.local:
+                    _create_local(self.root / rel, data)
+                else:
+                    self.fs.pipe_file(self._remote(rel), data, mode="create")
+            return True
+        except FileExistsError:
+            return False
+        except FileNotFoundError as exc:
+            raise StoreError(f"cannot create {rel} in the cache at {self.url}: {_describe(exc)}") from exc
+
+    def check(self) -> None:
+        """Prove the cache can be written (and a name created only once) before anything is paid:
+        a missing bucket, refused credentials or an unreachable endpoint become one StoreError here.
+        A write is the only proof: S3's `exists` says False for a bucket that does not exist."""
+        if self._checked:
+            return
+        if self.local:  # a directory: no bucket or credentials to prove
+            self._checked = True
+            return
+        probe = f"probes/{uuid.uuid4().hex}"
+        if not self.create_file(probe, b"probe"):
+            raise StoreError(f"the cache at {self.url} reported a fresh name as taken")
+        if self.create_file(probe, b"again"):
+            raise StoreError(f"the cache at {self.url} does not refuse to create a name twice "
+                             "(S3 conditional writes, If-None-Match); assetpipe needs them")
+        with self._errors("remove a probe from"):
+            self.fs.rm_file(self._remote(probe))
+        self._checked = True
 
     # -- small named files for the layers built on the store (the journal) ----------------------
     def read_file(self, rel: str) -> bytes | None:
@@ -93,24 +158,24 @@ class Store:
         """Names of the files directly under `rel_dir` (none when it does not exist); temporary
         names (a leading dot) are left out."""
         try:
-            if self.local:
-                names = [e.name for e in os.scandir(self.root / rel_dir) if e.is_file()]
-            else:
-                names = [str(p).rsplit("/", 1)[-1] for p in self.fs.ls(self._remote(rel_dir), detail=False)]
+            with self._errors(f"list {rel_dir} in"):
+                if self.local:
+                    names = [e.name for e in os.scandir(self.root / rel_dir) if e.is_file()]
+                else:
+                    names = [str(p).rsplit("/", 1)[-1] for p in self.fs.ls(self._remote(rel_dir), detail=False)]
         except FileNotFoundError:
             return []
-        except OSError as exc:
-            raise StoreError(f"cannot list {rel_dir} in the cache at {self.url}: {exc}") from exc
         return sorted(n for n in names if not n.startswith("."))
 
     def delete_file(self, rel: str) -> None:
         try:
-            if self.local:
-                (self.root / rel).unlink(missing_ok=True)
-            elif self.fs.exists(self._remote(rel)):
-                self.fs.rm_file(self._remote(rel))
-        except OSError as exc:
-            raise StoreError(f"cannot delete {rel} from the cache at {self.url}: {exc}") from exc
+            with self._errors(f"delete {rel} from"):
+                if self.local:
+                    (self.root / rel).unlink(missing_ok=True)
+                else:
+                    self.fs.rm_file(self._remote(rel))
+        except FileNotFoundError:
+            pass  # gone already: what deleting wants
 
     # -- blobs -----------------------------------------------------------------------------------
     @staticmethod
@@ -205,44 +270,55 @@ class Store:
 
     # -- single flight -----------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def lease(self, key: str, poll_s: float = 0.05) -> AsyncIterator[None]:
-        """Hold the right to produce `key`. Other processes on this machine wait here."""
-        if self.lock_dir is None:
+    async def lease(self, key: str) -> AsyncIterator[None]:
+        """Hold the right to produce `key`: every build sharing the leases waits here."""
+        if self.leases is None:
             yield
             return
-        path = self.lock_dir / key[:2] / f"{key}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    await asyncio.sleep(poll_s)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-
+        async with self.leases.lease(key):
+            yield
 
     def leased(self, key: str) -> bool:
-        """Whether a build on this machine holds `key`'s lease right now (a peek: never waits)."""
-        if self.lock_dir is None:
-            return False
-        path = self.lock_dir / key[:2] / f"{key}.lock"
-        if not path.exists():
-            return False
-        fd = os.open(path, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing drops a lock we took
-        return False
+        """Whether a build holds `key`'s lease right now (a peek: never waits)."""
+        return self.leases is not None and self.leases.held(key)
+
+
+def _create_local(path: Path, data: bytes) -> None:
+    """Write `path` whole, or raise FileExistsError: written under a temporary name, then linked
+    (a link fails when the name exists). Where hard links are not supported, an exclusive create."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    try:
+        os.link(tmp, path)
+        return
+    except FileExistsError:
+        raise
+    except OSError:
+        pass
+    finally:
+        tmp.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    """botocore's own errors (no credentials, endpoint unreachable, ...) are not OSErrors."""
+    return any(c.__module__.startswith(("botocore", "aiobotocore")) for c in type(exc).__mro__)
+
+
+def _describe(exc: BaseException) -> str:
+    """The storage's message, first line only: what went wrong, never a credential (botocore and
+    s3fs do not echo secrets; the line is cut so no request dump follows)."""
+    text = (str(exc).strip().splitlines() or [""])[0][:200]
+    kind = {FileNotFoundError: "not found (a missing bucket?)", PermissionError: "access refused"}.get(type(exc))
+    if type(exc).__name__ == "NoCredentialsError":
+        kind = "no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile or role)"
+    elif type(exc).__name__ in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+        kind = "cannot connect to the endpoint" + (f" {os.environ['AWS_ENDPOINT_URL']}"
+                                                    if os.environ.get("AWS_ENDPOINT_URL") else "")
+    return f"{kind}: {text}" if kind and text else (kind or text or type(exc).__name__)
 
 
 def _dumps(obj: Any) -> bytes:

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipelines.coordination.urls import check_form
 from providers.base import ProviderConfig
 from providers.sizes import parse_size
 
@@ -86,6 +87,9 @@ class Settings(Strict):
     default_provider: str = "draft"  # after providers: its validator checks against them
     uploads: Uploads | None = None
     cache: str = ".assetpipe/cache"
+    # where builds on many machines meet (leases, vendor slots): postgresql://user@host:port/db,
+    # `${VAR}` filled from the environment; unset: lock files under .assetpipe/locks (one machine)
+    coordination: str | None = None
     output_dir: str = "out"
     defaults: Params = Field(default_factory=Params)
     locales: LocaleSettings = Field(default_factory=LocaleSettings)
@@ -98,6 +102,14 @@ class Settings(Strict):
     @classmethod
     def _yaml_off(cls, v: Any) -> Any:  # YAML reads a bare `off` as False
         return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v
+
+    @field_validator("coordination")
+    @classmethod
+    def _coordination_url(cls, v: str | None) -> str | None:
+        problem = check_form(v) if v else None
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @field_validator("default_provider")
     @classmethod

@@ -90,7 +90,8 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
 
 
 def preflight(project: Project, to_build: list[Planned]) -> None:
-    """Refuse before anything runs when a vendor's key is not exported."""
+    """Refuse before anything runs when a vendor's key is not exported, or the cache or the
+    coordination cannot be used."""
     missing: dict[str, list[str]] = {}
     for p in to_build:
         name = p.variant.provider
@@ -103,6 +104,8 @@ def preflight(project: Project, to_build: list[Planned]) -> None:
     if missing:
         lines = [f"{what} (for {len(keys)} variant(s), e.g. {keys[0]})" for what, keys in missing.items()]
         raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(lines))
+    if to_build:  # a bucket that is missing, refused credentials, an unreachable coordination database
+        project.check_shared()
 
 
 def format_outcome(out: Outcome) -> str:

@@ -131,6 +131,10 @@ class Engine:
         tasks: dict[str, asyncio.Task] = {}
         self.stop.attach(asyncio.get_running_loop(), lambda: [t.cancel() for t in tasks.values() if not t.done()])
         try:
+            # the cache and the coordination must work before anything is paid (a UI or schedule
+            # run has had no CLI preflight): a StoreError / CoordinationError ends the run here
+            await asyncio.to_thread(self.store.check)
+            await asyncio.to_thread(self.pool.coordinator.check)
             for p in to_build:  # dependency order: upstream tasks exist before their dependants
                 deps = [tasks[k] for k in p.variant.upstream_keys if k in tasks]
                 tasks[p.key] = asyncio.create_task(self._one(p, deps, done, emit), name=p.key)

@@ -1,25 +1,33 @@
 """Provider instances for one catalog: built lazily, one per configured name, sharing limits.
 
-Each provider's Limiter keeps its slot files under the catalog's state dir, so every assetpipe
-process on this machine (CLI build, UI run, schedule) shares one set of N slots per vendor key.
+Each provider's Limiter holds the shared slots of its vendor key, named by the key's fingerprint
+(never the key): with the default coordination, slot files under the catalog's state dir (every
+assetpipe process on this machine: CLI build, UI run, schedule); with `coordination:` in
+PostgreSQL (every machine, every catalog using that key). Two provider entries with one key share
+its slots; the largest `max_concurrency` configured for a key is then the bound of them all.
+A provider without a key (draft) does local work: its slots are this machine's, by provider name.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import httpx
 
 from pipelines.catalog.loader import Catalog
-from providers.base import ImageProvider, ImageRequest
-from providers.limits import Limiter
+from pipelines.coordination import Coordinator, LocalCoordinator
+from providers.base import ImageProvider, ImageRequest, ProviderConfig
+from providers.limits import FileSlots, Limiter, SharedSlots, key_fingerprint
 from providers.registry import provider_class
 
 
 class ProviderPool:
-    def __init__(self, catalog: Catalog, lock_dir: Path | None = None, client: httpx.AsyncClient | None = None):
+    def __init__(self, catalog: Catalog, lock_dir: Path | None = None, client: httpx.AsyncClient | None = None,
+                 coordinator: Coordinator | None = None):
         self.catalog = catalog
         self.lock_dir = lock_dir if lock_dir is not None else catalog.state_dir / "locks" / "slots"
+        self.coordinator = coordinator or LocalCoordinator(self.lock_dir.parent)
         self.client = client
         self._providers: dict[str, ImageProvider] = {}
         self._uploader = None
@@ -40,10 +48,16 @@ class ProviderPool:
         if p is None:
             cfg = self.catalog.settings.providers[name]
             cls = provider_class(cfg.type)
-            limiter = Limiter(name, cfg.max_concurrency, cfg.requests_per_minute, lock_dir=self.lock_dir)
+            limiter = Limiter(name, cfg.max_concurrency, cfg.requests_per_minute, shared=self._slots(name, cfg))
             p = cls(name, cfg, client=self.client, uploader=self.uploader(), limiter=limiter)
             self._providers[name] = p
         return p
+
+    def _slots(self, name: str, cfg: ProviderConfig) -> SharedSlots:
+        key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+        if not key:
+            return FileSlots(self.lock_dir / f"local-{_safe(name)}", cfg.max_concurrency)
+        return self.coordinator.slots(key_fingerprint(cfg.type, cfg.base_url, key), cfg.max_concurrency)
 
     def estimate(self, name: str, req: ImageRequest) -> float:
         override = self.catalog.settings.pricing.get(name)
@@ -55,3 +69,7 @@ class ProviderPool:
         for p in self._providers.values():
             await p.aclose()
         self._providers.clear()
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -14,6 +14,7 @@ from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog, load_catalog
 from pipelines.catalog.variant import Variant
 from pipelines.catalog.variants import expand
+from pipelines.coordination import Coordinator, coordinator_for
 from pipelines.errors import CatalogError, CatalogIssue
 from pipelines.plan.plan import Plan, Planner
 from pipelines.plan.pool import ProviderPool
@@ -29,14 +30,23 @@ class Project:
     store: Store
     hasher: FileHasher
     pool: ProviderPool = field(default=None)  # type: ignore[assignment]
+    coordinator: Coordinator = field(default=None)  # type: ignore[assignment]
 
     @classmethod
     def load(cls, root: Path | str) -> "Project":
         catalog = load_catalog(root, partial=True)  # expand() reports loading problems with its own
         variants = expand(catalog)
-        store = Store(catalog.cache_url, lock_dir=catalog.state_dir / "locks" / "keys")
+        coordinator = coordinator_for(catalog.settings.coordination, catalog.state_dir / "locks",
+                                      source=f"{catalog.settings_lines.path}:{catalog.settings_lines.line(('coordination',))}")
+        store = Store(catalog.cache_url, leases=coordinator)
         hasher = FileHasher(catalog.state_dir)
-        return cls(catalog, variants, store, hasher, ProviderPool(catalog))
+        return cls(catalog, variants, store, hasher, ProviderPool(catalog, coordinator=coordinator), coordinator)
+
+    def check_shared(self) -> None:
+        """Before anything is paid: the cache can be written and the coordination reached
+        (StoreError / CoordinationError otherwise)."""
+        self.store.check()
+        self.coordinator.check()
 
     def estimate(self, v: Variant) -> float:
         if v.provider is None:

@@ -11,6 +11,7 @@ conftest.py of each tier that uses them (tests/conftest.py for those several tie
     providers   provider classes wired to an emulator, requests, running them to a result or error
     images      real image bytes: flat pictures, posters with text
     purity      the unit tier's rule: no subprocess, no network socket, no Dagster
+    services    real PostgreSQL, redis-server and S3 (moto) servers on free loopback ports
     webserver   a real dagster-webserver and its GraphQL API
     browser     Debian's headless Chromium through Playwright
 """

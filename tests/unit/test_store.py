@@ -12,6 +12,7 @@ import time
 import pytest
 
 from pipelines.cache.store import Store
+from pipelines.coordination import FileLeases
 from pipelines.errors import StoreError
 from tests.helpers.catalogs import files_under
 
@@ -47,12 +48,12 @@ def test_a_damaged_record_is_a_miss_not_a_crash(tmp_path):
 
 
 def test_lease_serializes_two_tasks_in_one_process(tmp_path):
-    store = Store(str(tmp_path / "cache"), lock_dir=tmp_path / "locks")
+    store = Store(str(tmp_path / "cache"), leases=FileLeases(tmp_path / "locks", poll_s=0.005))
     inside: list[int] = []
     overlap = []
 
     async def work(i: int) -> None:
-        async with store.lease("k" * 64, poll_s=0.005):
+        async with store.lease("k" * 64):
             inside.append(i)
             overlap.append(len(inside))
             await asyncio.sleep(0.05)
