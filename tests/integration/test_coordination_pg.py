@@ -21,7 +21,7 @@ from pipelines.coordination.postgres import PgCoordinator, hash64
 from pipelines.errors import CoordinationError
 from tests.helpers.paths import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.deploy]
 
 
 def machines(dsn: str, n: int) -> list[PgCoordinator]:
