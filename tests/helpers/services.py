@@ -112,8 +112,10 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def start_postgres(attempts: int = 3) -> Iterator[Postgres]:
-    """initdb into a temp dir, start on a free port, yield; stop and remove."""
+def start_postgres(attempts: int = 3, listen: tuple[str, ...] = ("127.0.0.1",),
+                   trust: tuple[str, ...] = ()) -> Iterator[Postgres]:
+    """initdb into a temp dir, start on a free port, yield; stop and remove. `listen`: the
+    addresses to listen on; `trust`: more networks (CIDR) let in without a password."""
     bindir, user = pg_bindir(), _server_user()
     if bindir is None:
         raise RuntimeError("PostgreSQL server binaries not found: apt-get install -y postgresql")
@@ -124,7 +126,9 @@ def start_postgres(attempts: int = 3) -> Iterator[Postgres]:
     try:
         pg.run("initdb", "-D", str(pg.datadir), "-U", pg.superuser, "--auth=trust", "-E", "UTF8",
                "--locale=C", "--no-sync", "--no-instructions")
-        opts = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(pg.datadir),
+        with open(pg.datadir / "pg_hba.conf", "a") as hba:
+            hba.writelines(f"host all all {cidr} trust\n" for cidr in trust)
+        opts = {"listen_addresses": "'" + ",".join(listen) + "'", "unix_socket_directories": str(pg.datadir),
                 "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "200"}
         for attempt in range(attempts):
             pg.port = free_port()
