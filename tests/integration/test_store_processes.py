@@ -15,6 +15,7 @@ import time
 import pytest
 
 from pipelines.cache.store import Store
+from pipelines.coordination import FileLeases
 from tests.helpers.catalogs import files_under
 from tests.helpers.paths import ROOT
 
@@ -122,11 +123,11 @@ def test_lease_gives_single_flight_across_processes(tmp_path):
         asyncio.run(main())
         """), str(tmp_path / "cache"), str(lock_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
-    store = Store(str(tmp_path / "cache"), lock_dir=lock_dir)
+    store = Store(str(tmp_path / "cache"), leases=FileLeases(lock_dir, poll_s=0.01))
 
     async def timed(key: str) -> float:
         t0 = time.monotonic()
-        async with store.lease(key, poll_s=0.01):
+        async with store.lease(key):
             return time.monotonic() - t0
 
     other = asyncio.run(timed("o" * 64))
