@@ -133,3 +133,37 @@ def test_no_credentials_and_no_endpoint_are_clear_errors(s3_server, monkeypatch,
 def _bucket_with(s3) -> str:
     return s3.bucket()
 
+
+
+def test_the_journal_of_paid_calls_is_shared_through_the_bucket(s3_env):
+    """What one machine journals before a create, another sees: open while the call is unsettled,
+    closed with its outcome once it lands, with no stale listing in between."""
+    from pipelines.cache.journal import Entry, StoreJournal
+
+    bucket = s3_env.bucket()
+    writer, reader = StoreJournal(Store(f"s3://{bucket}/c")), StoreJournal(Store(f"s3://{bucket}/c"))
+    other = Entry(cache_key="cd" * 32, variant="c/p/2", provider="each", vendor="eachlabs", resume_by="job",
+                  fingerprint="f" * 64, take=0, build="run-1234567890")
+    writer.write(other)
+    assert [x.id for x in reader.open_entries()] == [other.id]  # a listing the reader could cache...
+    e = Entry(cache_key="ab" * 32, variant="c/p/1", provider="each", vendor="eachlabs", resume_by="job",
+              fingerprint="f" * 64, take=0, build="run-1234567890")
+    writer.write(e)
+    e.job_id = "pred-42"
+    writer.write(e)
+    [seen] = reader.open_for("ab" * 32)  # ...but it lists again and sees the new entry
+    assert seen.id == e.id and seen.job_id == "pred-42" and seen.resumable
+    writer.close(e, {"result": "stored"})
+    writer.close(other, {"result": "stored"})
+    assert reader.open_entries() == []
+    [closed] = reader.closed_for("ab" * 32)
+    assert closed.outcome == {"result": "stored"} and reader.takes("ab" * 32) == [0]
+    assert [k for k in s3_env.keys(bucket) if "/open/" in k] == []
+
+
+def test_listing_or_deleting_in_a_missing_bucket_is_a_store_error(s3_env):
+    store = Store("s3://no-such-bucket-assetpipe/cache")
+    assert store.list_files("journal/open") == []  # nothing there: a listing of a missing bucket is empty
+    store.delete_file("journal/open/x.json")  # and deleting what is not there is done
+    with pytest.raises(StoreError, match="no-such-bucket-assetpipe"):
+        store.write_file("journal/open/x.json", b"{}")
