@@ -111,12 +111,14 @@ def screenshot(page: Any, path: Path, *, full_page: bool = False) -> Path:
 
 @pytest.fixture(scope="module")
 def chromium():
-    """A shared headless Chromium; the test is skipped, with the reason, where it is not installed.
+    """A shared headless Chromium; the test is skipped, with the reason, where it is not installed
+    (with CI set, as .ci/run sets it, it fails instead: CI installs Chromium, so its absence is a
+    broken CI, not a reason to pass).
 
     Module-scoped on purpose: Playwright's sync API keeps an asyncio loop running on the main
     thread while it is open, and any later test that calls asyncio.run() would fail."""
     reason = chromium_missing_reason()
     if reason:
-        pytest.skip(reason)
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(reason)
     with launch_chromium() as browser:
         yield browser
