@@ -13,6 +13,7 @@ variant's problems are reported at once; a step that cannot go on returns None (
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from pydantic import ValidationError
 
 from pipelines.catalog.graph import AssetNode, Issues, did_you_mean, looks_like_asset, resolve_asset
 from pipelines.catalog.loader import Catalog
+from pipelines.catalog.refcheck import reference_file
+from pipelines.catalog.sources import SourceMissing, SourceProblem, contained_dir
 from pipelines.catalog.spec import Params
 from pipelines.catalog.templating import LocaleStrings, TemplateProblem, Templates, quoted_strings
 from pipelines.catalog.variant import DEFAULT_FORMAT, DEFAULT_SIZE, Input, InputRole, Variant
@@ -28,6 +31,14 @@ from providers.sizes import MAX_EDGE, MAX_PIXELS, parse_size
 
 IMAGE_PARAMS = ("size", "quality", "background", "output_format", "compression", "fidelity", "retakes")
 MAX_PROMPT_CHARS = 32_000
+
+
+def _control_char(text: str) -> str | None:
+    """The first control character of `text` (tabs and newlines are text), shown escaped."""
+    for ch in text:
+        if not ch.isprintable() and ch not in "\n\t" and unicodedata.category(ch) == "Cc":
+            return repr(ch)[1:-1]
+    return None
 
 
 class _Broken(Exception):
@@ -109,7 +120,7 @@ class VariantExpander:
         provider = values.get("provider") or spec.provider or self.camp.provider or self.settings.default_provider
         revision = spec.revision
         if "revision" in values:
-            if not values["revision"].isdigit():
+            if not values["revision"].isdigit() or len(values["revision"]) > 18:
                 self._fail(self.node.loc("matrix", "revision"), f"{label}: matrix revision must be a whole number "
                                                    f"(got {values['revision']!r})")
             revision = int(values["revision"])
@@ -158,18 +169,30 @@ class VariantExpander:
         if "://" in ref or ref.startswith("data:"):
             self.issues.add(self.cf, loc, f"{label}: {role} {ref!r}: URLs are not accepted as inputs; put the file under refs/")
             return None
-        root = self.catalog.root.resolve()
-        p = (self.catalog.root / ref).resolve()
-        if not p.is_relative_to(root):
-            self.issues.add(self.cf, loc, f"{label}: {role} {ref!r} lies outside the catalog directory")
+        if not ref.isprintable():
+            self.issues.add(self.cf, loc, f"{label}: {role} {ref!r}: a file name cannot hold control characters")
             return None
-        if not p.is_file():
-            near = [f"{Path(ref).parent.as_posix()}/{x.name}".removeprefix("./") for x in p.parent.glob("*")
-                    if x.is_file()] if p.parent.is_dir() else []
+        p = self.catalog.root / ref
+        try:
+            real = reference_file(p, self.catalog.root)
+        except SourceMissing:
+            near = self._near(ref, p)
             self.issues.add(self.cf, loc, f"{label}: missing reference file {ref!r} (looked for {self.catalog.rel(p)})"
                                           f"{did_you_mean(ref, near, 0.8)}")
             return None
-        return Input(role, "file", ref, p)
+        except SourceProblem as exc:
+            self.issues.add(self.cf, loc, f"{label}: {role} {ref!r} {exc}")
+            return None
+        return Input(role, "file", ref, real)
+
+    def _near(self, ref: str, p: Path) -> list[str]:
+        """Files beside a missing reference, to suggest one (only inside the catalog)."""
+        try:
+            parent = contained_dir(p.parent, self.catalog.root)
+        except SourceProblem:
+            return []
+        return [f"{Path(ref).parent.as_posix()}/{x.name}".removeprefix("./") for x in parent.glob("*")
+                if x.is_file()] if parent is not None else []
 
     def render_fields(self, ctx: dict[str, Any], upstreams: dict[str, Variant], label: str) -> _Fields:
         r = self.spec.render
@@ -246,6 +269,11 @@ class VariantExpander:
             self.issues.add(self.cf, self.node.loc("prompt"), f"{label}: the rendered prompt has {len(prompt)} "
                                                               f"characters (max {MAX_PROMPT_CHARS:,})")
             return None
+        bad = _control_char(prompt)
+        if bad:
+            self.issues.add(self.cf, self.node.loc("prompt"), f"{label}: the rendered prompt holds a control "
+                                                              f"character ({bad}): remove it")
+            return None
         return prompt
 
     def _text(self, ctx: dict[str, Any], prompt: str, label: str,
@@ -262,6 +290,11 @@ class VariantExpander:
                 texts.append(self.tpl.render(raw, ctx).strip())
             except TemplateProblem as exc:
                 self.issues.add(self.cf, self.node.loc("text", i), f"{label}: in text: {exc}")
+                ok = False
+                continue
+            if len(texts[-1]) > MAX_PROMPT_CHARS or _control_char(texts[-1]):
+                self.issues.add(self.cf, self.node.loc("text", i), f"{label}: expected text must be under "
+                                f"{MAX_PROMPT_CHARS:,} characters, without control characters")
                 ok = False
         return tuple(t for t in texts if t) if ok else None
 

@@ -113,23 +113,30 @@ def resolve_asset(ref: str, a: AssetNode, assets: dict[str, AssetNode]) -> str |
 
 
 def toposort(deps: dict[str, list[str]], assets: dict[str, AssetNode], issues: Issues) -> list[str]:
+    """Depth-first, without recursion: a chain of thousands of edits must not overflow the stack."""
     order: list[str] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(n: str, stack: list[str]) -> None:
-        if state.get(n) == 2:
-            return
-        if state.get(n) == 1:
-            cycle = stack[stack.index(n):] + [n]
-            a = assets[n]
-            issues.add(a.cf, a.loc("name"), "dependency cycle: " + " -> ".join(cycle))
-            return
-        state[n] = 1
-        for d in deps[n]:
-            visit(d, stack + [n])
-        state[n] = 2
-        order.append(n)
-
-    for n in deps:
-        visit(n, [])
+    for root in deps:
+        if state.get(root):
+            continue
+        path: list[str] = [root]
+        todo: list[list[str]] = [list(reversed(deps[root]))]
+        state[root] = 1
+        while path:
+            if not todo[-1]:
+                state[path[-1]] = 2
+                order.append(path.pop())
+                todo.pop()
+                continue
+            d = todo[-1].pop()
+            if state.get(d) == 2:
+                continue
+            if state.get(d) == 1:
+                cycle = path[path.index(d):] + [d]
+                a = assets[d]
+                issues.add(a.cf, a.loc("name"), "dependency cycle: " + " -> ".join(cycle))
+                continue
+            state[d] = 1
+            path.append(d)
+            todo.append(list(reversed(deps[d])))
     return order

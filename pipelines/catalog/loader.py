@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pipelines.catalog.spec import CampaignSpec, Settings
+from pipelines.catalog.sources import SourceProblem, contained_dir
+from pipelines.catalog.spec import CampaignSpec, Limits, Settings
 from pipelines.catalog.yamlpos import Lines, YamlLoadError, load_yaml
 from pipelines.errors import CatalogError, CatalogIssue
 
@@ -218,8 +219,9 @@ def load_catalog(root: Path | str, *, partial: bool = False) -> Catalog:
     issues: list[CatalogIssue] = []
     settings, settings_lines = _load_settings(root, issues)
     catalog = Catalog(root, settings or Settings(), settings_lines)
-    catalog.locales = _load_locales(root, issues)
-    catalog.campaigns = _load_campaigns(root, issues)
+    limit = catalog.settings.limits.file_bytes
+    catalog.locales = _load_locales(root, limit, issues)
+    catalog.campaigns = _load_campaigns(root, limit, issues)
     if not catalog.campaigns and not issues:
         issues.append(CatalogIssue(_display(root / "campaigns"), 0, "no campaigns: add campaigns/<name>.yaml"))
     if issues:
@@ -234,27 +236,41 @@ def _load_settings(root: Path, issues: list[CatalogIssue]) -> tuple[Settings | N
     """catalog.yaml (defaults when absent); None when it does not validate."""
     path = root / "catalog.yaml"
     shown = _display(path)
-    if not path.exists():
+    if not os.path.lexists(path):  # a dangling symlink is a problem, not "no settings"
         return Settings(), Lines(shown)
     try:
-        data, lines = load_yaml(path, shown)
+        data, lines = load_yaml(path, shown, root=root, max_bytes=Limits().file_bytes)
     except YamlLoadError as exc:
         issues.append(exc.issue)
         return None, Lines(shown)
+    issues.extend(lines.problems)
     settings = _validate(Settings, data, lines, issues)
     if settings is not None:
         issues.extend(_provider_type_issues(settings, lines))
     return settings, lines
 
 
-def _load_locales(root: Path, issues: list[CatalogIssue]) -> dict[str, LocaleFile]:
+def _source_files(root: Path, sub: str, issues: list[CatalogIssue]) -> list[Path]:
+    """The *.yaml / *.yml entries of a catalog sub-directory, which must itself stay inside the
+    catalog (checked before it is listed)."""
+    try:
+        if contained_dir(root / sub, root) is None:
+            return []
+    except SourceProblem as exc:
+        issues.append(CatalogIssue(_display(root / sub), 0, f"the {sub}/ directory {exc}"))
+        return []
+    return sorted((root / sub).glob("*.y*ml"))
+
+
+def _load_locales(root: Path, limit: int, issues: list[CatalogIssue]) -> dict[str, LocaleFile]:
     locales: dict[str, LocaleFile] = {}
-    for path in sorted((root / "locales").glob("*.y*ml")):
+    for path in _source_files(root, "locales", issues):
         try:
-            data, lines = load_yaml(path, _display(path))
+            data, lines = load_yaml(path, _display(path), root=root, max_bytes=limit)
         except YamlLoadError as exc:
             issues.append(exc.issue)
             continue
+        issues.extend(lines.problems)
         code = path.name.rsplit(".", 1)[0]
         if data is None:
             data = {}
@@ -265,14 +281,15 @@ def _load_locales(root: Path, issues: list[CatalogIssue]) -> dict[str, LocaleFil
     return locales
 
 
-def _load_campaigns(root: Path, issues: list[CatalogIssue]) -> list[CampaignFile]:
+def _load_campaigns(root: Path, limit: int, issues: list[CatalogIssue]) -> list[CampaignFile]:
     seen: dict[str, CampaignFile] = {}
-    for path in sorted((root / "campaigns").glob("*.y*ml")):
+    for path in _source_files(root, "campaigns", issues):
         try:
-            data, lines = load_yaml(path, _display(path))
+            data, lines = load_yaml(path, _display(path), root=root, max_bytes=limit)
         except YamlLoadError as exc:
             issues.append(exc.issue)
             continue
+        issues.extend(lines.problems)
         spec, index, broken = _validate_campaign(data, lines, issues)
         if spec is None:
             continue

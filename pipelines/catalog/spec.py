@@ -8,7 +8,7 @@ Loading (files -> models, with line numbers) lives in `pipelines.catalog.loader`
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,7 @@ FIELD_KEYS = {"size", "quality", "background", "output_format", "compression", "
               "retakes"}
 MAX_RETAKES = 10
 
+Price = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Quality = Literal["low", "medium", "high", "auto"]
 Background = Literal["transparent", "opaque", "auto"]
 Format = Literal["png", "jpeg", "webp"]
@@ -80,6 +81,21 @@ class Uploads(Strict):
         return v.rstrip("/")
 
 
+class Limits(Strict):
+    """What one catalog may ask for (`limits:` in catalog.yaml): hostile or mistaken input ends in a
+    clear error instead of a hang or an out-of-memory crash."""
+
+    variants: int = Field(default=100_000, ge=1, le=10_000_000)  # variants in the whole catalog
+    file_mb: float = Field(default=2.0, gt=0, le=1024)  # one campaign, locale or partial file
+    matrix_entries: int = Field(default=10_000, ge=1, le=1_000_000)  # one include: or exclude: list
+    template_chars: int = Field(default=1_000_000, ge=1_000, le=100_000_000)  # what one template renders
+    template_seconds: float = Field(default=2.0, gt=0, le=600)  # rendering one template, partials included
+
+    @property
+    def file_bytes(self) -> int:
+        return int(self.file_mb * (1 << 20))
+
+
 class Settings(Strict):
     """catalog.yaml"""
 
@@ -93,10 +109,11 @@ class Settings(Strict):
     output_dir: str = "out"
     defaults: Params = Field(default_factory=Params)
     locales: LocaleSettings = Field(default_factory=LocaleSettings)
-    pricing: dict[str, float] = Field(default_factory=dict)  # provider name -> USD per call override
+    pricing: dict[str, Price] = Field(default_factory=dict)  # provider name -> USD per call override
     check_text: Literal["auto", "off", "required"] = "auto"  # OCR text checks: auto = when OCR is installed
     # after SIGTERM/SIGINT: seconds the calls in flight get to land before they are cancelled
     stop_grace_s: float = Field(default=30.0, ge=0, le=3600)
+    limits: Limits = Field(default_factory=Limits)
 
     @field_validator("check_text", mode="before")
     @classmethod
@@ -109,6 +126,18 @@ class Settings(Strict):
         problem = check_form(v) if v else None
         if problem:
             raise ValueError(problem)
+        return v
+
+    @field_validator("cache")
+    @classmethod
+    def _cache_protocol(cls, v: str) -> str:
+        proto = v.split("://", 1)[0] if "://" in v else None
+        if proto and proto != "file":
+            import fsspec  # only for remote caches
+
+            if proto not in fsspec.available_protocols():
+                raise ValueError(f"unknown storage protocol {proto!r} in {v!r} (known: s3, gcs, az, memory ... "
+                                 "with their fsspec package installed)")
         return v
 
     @field_validator("default_provider")
@@ -147,7 +176,7 @@ class AssetSpec(Params):
     description: str | None = None
     prompt: str | None = None
     # expected in-image text; default: the quoted strings of the prompt, else (edits, renders) the upstream's
-    text: list[str] | None = None
+    text: list[str] | None = Field(default=None, max_length=100)
     revision: int = 0
     provider: str | None = None
     matrix: dict[str, Any] | None = None
@@ -204,6 +233,29 @@ class CampaignSpec(Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
-        if v is not None and len(v.split()) != 5:
-            raise ValueError(f"schedule must be a 5-field cron expression, got {v!r}")
+        problem = cron_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(f"schedule must be a 5-field cron expression (minute hour day month weekday), "
+                             f"got {v!r}: {problem}")
         return v
+
+
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("weekday", 0, 7))
+_CRON_NAMES = {3: "jan feb mar apr may jun jul aug sep oct nov dec", 4: "sun mon tue wed thu fri sat"}
+_CRON_PART = re.compile(r"^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?$")
+
+
+def cron_problem(expr: str) -> str | None:
+    """Why `expr` is not a standard 5-field cron expression (month and weekday names allowed)."""
+    fields = expr.split()
+    if len(fields) != 5:
+        return f"it has {len(fields)} fields"
+    for i, (field, (name, lo, hi)) in enumerate(zip(fields, _CRON_FIELDS)):
+        names = _CRON_NAMES.get(i, "").split()
+        for part in field.lower().split(","):
+            m = _CRON_PART.match(part)
+            bounds = m and [names.index(x) + (1 if i == 3 else 0) if x in names else int(x) if x.isdigit() else None
+                            for x in m.group(1).split("-") if x != "*"]
+            if not m or None in bounds or any(not lo <= b <= hi for b in bounds) or m.group(2) == "0":
+                return f"the {name} field {field!r} is not valid ({lo}-{hi})"
+    return None

@@ -20,14 +20,15 @@ from pipelines.catalog.variant import Variant
 
 def expand(catalog: Catalog) -> list[Variant]:
     issues = Issues()
-    tpl = Templates(catalog.root / "partials")
+    tpl = Templates(catalog.root / "partials", root=catalog.root, limits=catalog.settings.limits)
     assets = collect_assets(catalog, issues)
     order = dependency_order(catalog, assets, issues)
+    combos = _count_variants(catalog, assets, order, tpl, issues)
     by_asset: dict[str, list[Variant]] = {}
     out: list[Variant] = []
     for aid in order:
         try:
-            vs = _expand_asset(catalog, assets[aid], assets, by_asset, tpl, issues)
+            vs = _expand_asset(catalog, assets[aid], assets, by_asset, tpl, issues, combos[aid])
         except Skip:
             vs = []
         by_asset[aid] = vs
@@ -36,12 +37,48 @@ def expand(catalog: Catalog) -> list[Variant]:
     return out
 
 
+def _base_ctx(a: AssetNode) -> dict[str, Any]:
+    camp = a.cf.spec
+    ctx: dict[str, Any] = {"campaign": camp.campaign, "asset": a.spec.name, "locales": list(camp.locales)}
+    ctx.update({k: v for k, v in camp.vars.items() if not (isinstance(v, str) and "{" in v)})
+    return ctx
+
+
+def _count_variants(catalog: Catalog, assets: dict[str, AssetNode], order: list[str], tpl: Templates,
+                    issues: Issues) -> dict[str, list[dict[str, str]] | None | Skip]:
+    """Each asset's matrix combinations, counted before any variant is expanded: a catalog over
+    `limits: variants` is refused at once, not after minutes of templating."""
+    limit = catalog.settings.limits.variants
+    combos: dict[str, list[dict[str, str]] | None | Skip] = {}
+    counts: dict[str, int] = {}
+    total = 0
+    for aid in order:
+        a = assets[aid]
+        try:
+            combos[aid] = matrix_combos(a, _base_ctx(a), tpl, issues, catalog.settings.limits)
+        except Skip as skip:
+            combos[aid], counts[aid] = skip, 0
+            continue
+        if combos[aid] is not None:
+            counts[aid] = len(combos[aid])
+        else:  # no matrix: one variant, or one per variant of the upstream it edits or renders
+            ups = [resolve_asset(ref, a, assets) for ref, _ in upstream_refs(a)[:1]]
+            counts[aid] = counts.get(ups[0], 1) if ups and ups[0] else 1
+        total += counts[aid]
+        if total > limit:
+            issues.add(a.cf, a.loc("matrix") if a.spec.matrix else a.loc("name"),
+                       f"the catalog has more than {limit:,} variants (asset {a.spec.name!r} brings it to {total:,}); "
+                       "split it into several catalogs, or raise limits: variants in catalog.yaml")
+            issues.raise_if_any(catalog.issues)
+    return combos
+
+
 def _expand_asset(catalog: Catalog, a: AssetNode, assets: dict[str, AssetNode], by_asset: dict[str, list[Variant]],
-                  tpl: Templates, issues: Issues) -> list[Variant]:
-    cf, spec, camp = a.cf, a.spec, a.cf.spec
-    base_ctx: dict[str, Any] = {"campaign": camp.campaign, "asset": spec.name, "locales": list(camp.locales)}
-    base_ctx.update({k: v for k, v in camp.vars.items() if not (isinstance(v, str) and "{" in v)})
-    combos = matrix_combos(a, base_ctx, tpl, issues)
+                  tpl: Templates, issues: Issues, combos: list[dict[str, str]] | None | Skip) -> list[Variant]:
+    cf, spec = a.cf, a.spec
+    if isinstance(combos, Skip):
+        raise combos
+    base_ctx = _base_ctx(a)
 
     upstream_ids: list[str] = []
     for ref, loc in upstream_refs(a):

@@ -7,12 +7,15 @@ available: parsing stays fast for large catalogs.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pipelines.catalog.sources import SourceProblem, read_text
+from pipelines.catalog.yamllimits import Converter, YamlLimit
 from pipelines.errors import CatalogIssue
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -25,6 +28,7 @@ class Lines:
 
     path: str
     lines: dict[Loc, int] = field(default_factory=dict)
+    problems: list[CatalogIssue] = field(default_factory=list)  # found while loading; the rest still loaded
 
     def line(self, loc: Loc) -> int:
         """The line of `loc`, or of its nearest ancestor that has one."""
@@ -45,28 +49,47 @@ class YamlLoadError(Exception):
         super().__init__(str(issue))
 
 
-def load_yaml(path: Path, display: str | None = None) -> tuple[Any, Lines]:
-    display = display or str(path)
+def load_yaml(path: Path, display: str, *, root: Path, max_bytes: int) -> tuple[Any, Lines]:
+    """A YAML file of the catalog at `root` (contained, a regular file, at most `max_bytes`)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise YamlLoadError(CatalogIssue(display, 1, f"not UTF-8 text: {exc}")) from exc
+        text = read_text(path, root, max_bytes)
+    except SourceProblem as exc:
+        raise YamlLoadError(CatalogIssue(display, exc.line, f"this file {exc}")) from None
     return parse_yaml(text, display)
 
 
 def parse_yaml(text: str, display: str) -> tuple[Any, Lines]:
     lines = Lines(display)
+    gc_was = gc.isenabled()
+    gc.disable()  # a node tree is all new objects: collecting while it grows makes parsing quadratic
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = _compose(text, display)
+        if node is None:
+            return None, lines
+        line = node.start_mark.line + 1
+        lines.lines[()] = line
+        return Converter(display, lines.lines, lines.problems).convert(node, (), 0, line), lines
+    except YamlLimit as exc:
+        raise YamlLoadError(CatalogIssue(display, exc.line, str(exc))) from None
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _compose(text: str, display: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         line, msg = _explain(exc, text)
-        raise YamlLoadError(CatalogIssue(display, line, f"YAML syntax error: {msg}")) from exc
+        raise YamlLoadError(CatalogIssue(display, line, f"YAML syntax error: {msg}")) from None
+    except yaml.reader.ReaderError as exc:  # a control character such as NUL: say where, not what raw
+        line = text.count("\n", 0, max(0, exc.position)) + 1
+        raise YamlLoadError(CatalogIssue(display, line, f"a control character (0x{exc.character:02x}) is not "
+                                                        "allowed in YAML: remove it")) from None
     except yaml.YAMLError as exc:
-        raise YamlLoadError(CatalogIssue(display, 1, f"YAML error: {exc}")) from exc
-    if node is None:
-        return None, lines
-    lines.lines[()] = node.start_mark.line + 1
-    return _convert(node, (), lines), lines
+        raise YamlLoadError(CatalogIssue(display, 1, f"YAML error: {exc}")) from None
+    except RecursionError:
+        raise YamlLoadError(CatalogIssue(display, 1, "YAML nested too deeply")) from None
 
 
 def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
@@ -102,32 +125,3 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
     if "undefined alias" in problem:
         return line, f"{problem} (an *alias needs a matching &anchor above it)"
     return line, raw
-
-
-_constructor = yaml.SafeLoader(" ")  # only used to turn scalar nodes into Python values
-
-
-def _convert(node: yaml.Node, loc: Loc, lines: Lines) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        _constructor.flatten_mapping(node)  # merge keys (<<: *anchor)
-        for key_node, value_node in node.value:
-            key = _convert(key_node, loc, lines)
-            if isinstance(key, list):
-                key = tuple(key)
-            child = loc + (key,)
-            if key in out:
-                line = key_node.start_mark.line + 1
-                raise YamlLoadError(CatalogIssue(lines.path, line, f"duplicate key {key!r} (first set on line "
-                                                 f"{lines.lines.get(child, '?')}): keep one of them"))
-            lines.lines[child] = key_node.start_mark.line + 1
-            out[key] = _convert(value_node, child, lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for i, item in enumerate(node.value):
-            child = loc + (i,)
-            lines.lines[child] = item.start_mark.line + 1
-            items.append(_convert(item, child, lines))
-        return items
-    return _constructor.construct_object(node, deep=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +16,25 @@ def cmd_validate(catalog_dir: Path, args) -> int:
     project.validate()
     n = len(project.variants)
     print(f"ok: {len(project.catalog.campaigns)} campaigns, {n} variants")
+    for note in outside_notes(project.catalog):
+        print(f"note: {note}")
     return 0
+
+
+def outside_notes(catalog) -> list[str]:
+    """output_dir and cache may live outside the catalog (teams share caches): allowed, but said."""
+    root = Path(os.path.realpath(catalog.root))
+    notes = []
+    out = Path(os.path.realpath(catalog.output_dir))
+    if not out.is_relative_to(root):
+        notes.append(f"output_dir {out} is outside the catalog directory: builds write there")
+    url = catalog.cache_url
+    if "://" in url and not url.startswith("file://"):
+        notes.append(f"cache {url} is outside the catalog directory (shared storage): builds read and write there")
+    elif not Path(os.path.realpath(url.removeprefix("file://"))).is_relative_to(root):
+        notes.append(f"cache {os.path.realpath(url.removeprefix('file://'))} is outside the catalog directory: "
+                     "builds read and write there")
+    return notes
 
 
 def cmd_plan(catalog_dir: Path, args) -> int:
