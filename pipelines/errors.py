@@ -7,6 +7,7 @@ raises it and re-exported here, so the CLI catches them by one name.
     ├── BuildError                    a build was refused or did not finish
     │   └── BudgetExceeded            --max-cost is below the estimate: nothing was spent
     ├── StoreError                    the cache store cannot be read or written
+    │   └── BlobDamaged               a stored image or its record failed verification (quarantined)
     ├── CoordinationError             the shared leases and slots (coordination:) are unusable
     ├── OcrUnavailable                no OCR engine or language data: the text check did not run
     └── ProviderError                 providers.errors: a vendor call failed
@@ -48,7 +49,7 @@ from providers.errors import (
 )
 
 __all__ = [
-    "AmbiguousError", "AssetpipeError", "AuthError", "BudgetExceeded", "BuildError", "CatalogError",
+    "AmbiguousError", "AssetpipeError", "AuthError", "BlobDamaged", "BudgetExceeded", "BuildError", "CatalogError",
     "CatalogIssue", "CoordinationError", "JobFailedError", "ModerationBlocked", "NotSentError", "OcrUnavailable",
     "PaymentRequired",
     "ProtocolError", "ProviderError", "RateLimited", "RejectedError", "RetryableError", "SelectionError",
@@ -63,7 +64,16 @@ class CatalogIssue:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        return f"{printable(self.path)}:{self.line}: {printable(self.message)}"
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control and invisible format characters (NUL, escape sequences,
+    right-to-left overrides, zero-width spaces) are shown as \\xNN / \\uNNNN, never raw."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == "\t" else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
 
 class CatalogError(AssetpipeError):
@@ -96,6 +106,17 @@ class StoreError(AssetpipeError):
 
 class CoordinationError(AssetpipeError):
     """The coordination database cannot be reached or was lost: nothing new is sent to a vendor."""
+
+
+class BlobDamaged(StoreError):
+    """A stored image whose bytes no longer match their sha256, or an action record that points at
+    the wrong image. Never exported, never used as an input: it is moved to the store's quarantine."""
+
+    def __init__(self, digest: str, problem: str, *, key: str | None = None, record_only: bool = False):
+        self.digest, self.problem, self.key, self.record_only = digest, problem, key, record_only
+        self.quarantined: str | None = None  # where it was moved, once it was
+        super().__init__(f"cached result refused: its action record {problem}" if record_only
+                         else f"cached image {digest[:12]} {problem}")
 
 
 class OcrUnavailable(AssetpipeError):
