@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any, AsyncIterator, Iterator
 
 from pipelines.cache.files import atomic_write, file_sha256
 from pipelines.coordination import FileLeases, Leases
-from pipelines.errors import StoreError
+from pipelines.errors import BlobDamaged, StoreError
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -185,7 +184,7 @@ class Store:
     def put_blob(self, data: bytes) -> str:
         digest = sha256_bytes(data)
         rel = self._blob_rel(digest)
-        if not self._exists(rel):
+        if not self._exists(rel) or self.blob_size(digest) != len(data):  # a truncated copy is replaced
             self._write(rel, data)
             self.blobs_written += 1
         return digest
@@ -212,17 +211,70 @@ class Store:
         return local
 
     def export_blob(self, digest: str, dest: Path) -> bool:
-        """Place the blob at `dest`; returns False when dest already holds exactly these bytes."""
+        """Place the blob at `dest`; returns False when dest already holds exactly these bytes.
+        The bytes are hashed as they are copied: a blob that no longer matches its name raises
+        BlobDamaged and nothing is placed."""
         if dest.exists() and dest.stat().st_size > 0 and file_sha256(dest) == digest:
             return False
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        if self.local:
-            shutil.copyfile(self.blob_path(digest), tmp)
-        else:
-            tmp.write_bytes(self.read_blob(digest))
-        os.replace(tmp, dest)
+        try:
+            with self.open_blob(digest) as src, open(tmp, "wb") as out:
+                h = hashlib.sha256()
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+            if h.hexdigest() != digest:
+                raise BlobDamaged(digest, "no longer matches its sha256 (its bytes were changed or truncated)")
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         return True
+
+    # -- integrity: sizes, streams, moving damaged entries aside (see pipelines.cache.integrity) ----
+    def blob_size(self, digest: str) -> int | None:
+        rel = self._blob_rel(digest)
+        try:
+            with self._errors(f"read {rel} from"):
+                return (self.root / rel).stat().st_size if self.local else int(self.fs.size(self._remote(rel)))
+        except FileNotFoundError:
+            return None
+
+    def open_blob(self, digest: str):
+        rel = self._blob_rel(digest)
+        try:
+            with self._errors(f"read {rel} from"):
+                return open(self.root / rel, "rb") if self.local else self.fs.open(self._remote(rel), "rb")
+        except FileNotFoundError:
+            raise StoreError(f"blob {digest[:12]} is missing from the cache at {self.url}") from None
+
+    def list_entries(self, prefix: str) -> list[str]:
+        """Every file under `prefix` ("blobs", "actions" ...), as paths relative to the store."""
+        try:
+            with self._errors(f"list {prefix} in"):
+                if self.local:
+                    base = self.root / prefix
+                    return sorted(str(Path(d, f).relative_to(self.root)) for d, _, files in os.walk(base)
+                                  for f in files if not f.startswith("."))
+                found = self.fs.find(self._remote(prefix))
+        except FileNotFoundError:
+            return []
+        base = self._base.rstrip("/") + "/"
+        return sorted(f[len(base):] if f.startswith(base) else f for f in found)
+
+    def move_aside(self, rel: str, dest_rel: str) -> bool:
+        """Move one entry of the store to `dest_rel` (quarantine); False when it is already gone."""
+        try:
+            with self._errors(f"move {rel} aside in"):
+                if self.local:
+                    (self.root / dest_rel).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(self.root / rel, self.root / dest_rel)
+                else:
+                    self.fs.mv(self._remote(rel), self._remote(dest_rel))
+            return True
+        except FileNotFoundError:
+            return False
 
     # -- action records and heads ------------------------------------------------------------------
     @staticmethod

@@ -121,6 +121,7 @@ def format_outcome(out: Outcome) -> str:
             note += f"  ({len(out.takes)} takes)"
         if any(c.status == "not_run" for c in out.checks):
             note += "  text not checked"
+        note += f"  ({out.note})" if out.note else ""
         return f"  {out.status:<7} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
     return f"  {out.status.upper():<7} {v.key:<55} {out.error}"
 
@@ -201,6 +202,9 @@ def _report_problems(report: BuildReport, retried: bool) -> list[Outcome]:
         if again:
             print(f"re-sent {len(again)} variant(s) that may have been billed once already: "
                   + ", ".join(o.key for o in again), file=sys.stderr)
+    for o in report.failed:  # found after the run (a damaged cached image is not exported): say them too
+        if o.key not in {p.key for p in report.to_build}:
+            print(format_outcome(o), file=sys.stderr)
     billed = [o for o in outs if o.maybe_billed and o.status in ("failed", "stopped")]
     if billed:
         print(f"warning: {len(billed)} failed call(s) may have been billed by the vendor: "

@@ -24,6 +24,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
+from pipelines.cache.integrity import check_record, export_verified, quarantine_damage, restore
 from pipelines.cache.journal import Journal, StoreJournal
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog
@@ -32,10 +33,10 @@ from pipelines.engine.outcome import Outcome, OutcomeStatus
 from pipelines.engine.render import render_image
 from pipelines.engine.retakes import settle
 from pipelines.engine.stop import Stop, forcing_signals
-from pipelines.errors import AssetpipeError, NotSentError
+from pipelines.errors import AssetpipeError, BlobDamaged, NotSentError
 from pipelines.plan.plan import Planned, Planner
 from pipelines.plan.pool import ProviderPool
-from pipelines.plan.requests import image_request
+from pipelines.plan.requests import image_request, verified_input
 
 
 class Engine:
@@ -55,6 +56,8 @@ class Engine:
         self._queue: queue.Queue | None = None
         self._thread: threading.Thread | None = None
         self._finished = True
+        self.damaged: dict[str, str] = {}  # variant key -> the damage found in its cached result
+        self.notes: dict[str, list[str]] = {}  # variant key -> what was repaired on the way (a restored input)
 
     # -- public ----------------------------------------------------------------------------------
     _DONE = object()
@@ -124,6 +127,8 @@ class Engine:
         if self._thread is not None:
             self._thread.join()
         self._finished = True
+        self.damaged: dict[str, str] = {}  # variant key -> the damage found in its cached result
+        self.notes: dict[str, list[str]] = {}  # variant key -> what was repaired on the way (a restored input)
 
     # -- internals -------------------------------------------------------------------------------
     async def _run_all(self, to_build: list[Planned], context: dict[str, Planned], emit) -> None:
@@ -190,23 +195,51 @@ class Engine:
         v = p.variant
         refresh = v.key in self.refresh if force is None else force
         if p.record is not None and not refresh:
-            return await asyncio.to_thread(self._finish, p, p.record, "cached")
+            out = await self._reuse(p, p.record)
+            if out is not None:
+                return out
         async with self.store.lease(p.cache_key):
             if not refresh:
                 record = await asyncio.to_thread(self.store.get_action, p.cache_key)
                 if record is not None:  # another build produced it while we waited: reuse it
                     p.record = record
-                    return await asyncio.to_thread(self._finish, p, record, "cached")
+                    out = await self._reuse(p, record)
+                    if out is not None:
+                        return out
             record = await self._call(p)
         p.record = record
         p.status = "fresh"
-        return await asyncio.to_thread(self._finish, p, record, "built")
+        out = await asyncio.to_thread(self._finish, p, record, "built")
+        said = ([f"rebuilt: {self.damaged[v.key]}"] if v.key in self.damaged else []) + self.notes.get(v.key, [])
+        out.note = "; ".join(said) or None
+        return out
+
+    async def _reuse(self, p: Planned, record: dict[str, Any]) -> Outcome | None:
+        """A cached result, exported verified; None when it failed verification: it is then
+        quarantined and the variant is rebuilt."""
+        try:
+            await asyncio.to_thread(check_record, self.store, p.cache_key, record)  # even if its file is in place
+            return await asyncio.to_thread(self._finish, p, record, "cached")
+        except BlobDamaged as exc:
+            dest = self.catalog.output_dir / p.variant.relpath
+            if not exc.record_only and await asyncio.to_thread(restore, self.store, exc.digest, [dest]):
+                out = await asyncio.to_thread(self._finish, p, record, "cached")
+                out.note = f"{exc}: restored from {dest}"
+                return out
+            await asyncio.to_thread(quarantine_damage, self.store, exc)
+            where = f"; moved to {exc.quarantined} in the cache" if exc.quarantined else ""
+            self._info(f"{p.key}: {exc}{where}; rebuilding")
+            self.damaged[p.key] = str(exc) + where
+            p.record = None
+            return None
 
     async def _call(self, p: Planned) -> dict[str, Any]:
         v = p.variant
         started = datetime.now(timezone.utc)
         if v.operation == "render":
-            src = self.store.blob_path(p.doc["inputs"][0]["digest"].split(":", 1)[1])
+            digest = p.doc["inputs"][0]["digest"].split(":", 1)[1]
+            src = await asyncio.to_thread(verified_input, self.store, digest, v.inputs[0], self.catalog.output_dir,
+                                          self.notes.setdefault(v.key, []))
             t0 = time.monotonic()
             data = await asyncio.to_thread(
                 render_image, src, width=v.width, height=v.height, fit=v.params.get("fit", "cover"),
@@ -215,7 +248,8 @@ class Engine:
                     "latency_s": round(time.monotonic() - t0, 3), "usage": None}
         else:
             provider = self.pool.get(v.provider)
-            req = image_request(p, self.store)
+            req = await asyncio.to_thread(image_request, p, self.store, restore_dir=self.catalog.output_dir,
+                                          notes=self.notes.setdefault(v.key, []))
             call = PaidCall(self.journal, self.build, p, provider, self.stop, self.retry_maybe_billed)
             await call.prepare()  # may resume an earlier build's job, or hold a maybe-billed call
             self._info(f"calling {v.provider} for {v.key}" if call.resume is None else
@@ -242,10 +276,10 @@ class Engine:
 
     def _finish(self, p: Planned, record: dict[str, Any], status: OutcomeStatus) -> Outcome:
         v = p.variant
+        dest = self.catalog.output_dir / v.relpath
+        export_verified(self.store, p.cache_key, record, dest)  # BlobDamaged: nothing exported, no head
         head = self.store.get_head(v.key)
         if head is None or head.get("cache_key") != p.cache_key or head.get("blob") != record["blob"]:
             self.store.put_head(v.key, {"cache_key": p.cache_key, "blob": record["blob"], "doc": p.doc,
                                         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        dest = self.catalog.output_dir / v.relpath
-        self.store.export_blob(record["blob"], dest)
         return Outcome(p, status, record=record, output_path=dest)

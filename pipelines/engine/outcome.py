@@ -40,6 +40,7 @@ class Outcome:
     maybe_billed: bool = False
     in_flight: bool = False  # stopped while its call was in flight (journaled)
     takes: list[Take] = field(default_factory=list)  # every take this build looked at, in order
+    note: str | None = None  # e.g. "its cached image was damaged (quarantined): rebuilt"
 
     @property
     def key(self) -> str:

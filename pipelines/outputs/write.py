@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pipelines.cache.integrity import export_verified, quarantine_damage
 from pipelines.engine.outcome import Outcome
+from pipelines.errors import BlobDamaged
 from pipelines.outputs.gallery import write_gallery
 from pipelines.outputs.manifest import manifest_entries, write_manifest
 from pipelines.plan.plan import Plan
@@ -11,10 +13,16 @@ from pipelines.plan.project import Project
 
 def write_outputs(project: Project, plan: Plan, outcomes: dict[str, Outcome]) -> None:
     out_dir = project.catalog.output_dir
-    # a no-op build still exports any output missing from output_dir (say, after `rm -r out`)
+    # a no-op build still exports any output missing from output_dir (say, after `rm -r out`),
+    # verified: a damaged image is quarantined and reported, never exported
     for p in plan.items:
         if p.record is not None and p.key not in outcomes:
-            project.store.export_blob(p.record["blob"], out_dir / p.variant.relpath)
+            try:
+                export_verified(project.store, p.cache_key, p.record, out_dir / p.variant.relpath)
+            except BlobDamaged as exc:
+                quarantine_damage(project.store, exc)
+                where = f" (moved to {exc.quarantined} in the cache)" if exc.quarantined else ""
+                outcomes[p.key] = Outcome(p, "failed", error=f"{exc}{where}: not exported; the next build rebuilds it")
     entries = manifest_entries(plan, outcomes, out_dir)
     totals = {
         "variants": len(entries),

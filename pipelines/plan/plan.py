@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
 from pipelines.cache.hashing import FileHasher
+from pipelines.cache.integrity import record_problem
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog
 from pipelines.catalog.variant import Variant
@@ -180,6 +181,10 @@ class Planner:
             doc = head_doc  # the last build kept a retake of this very request: that take is current
         cache_key = key_hash(doc)
         record = record or self.store.get_action(cache_key)
+        damage = record_problem(self.store, cache_key, record) if record is not None else None
+        if damage is not None:  # never "fresh" on an image that is missing or not the recorded one
+            return Planned(v, cache_key, recipe, doc, "missing", [f"the cached result cannot be used: its record "
+                                                                  f"{damage}"], None, self.estimator(v))
         if record is not None:
             if head is not None and head.get("cache_key") == cache_key:
                 return Planned(v, cache_key, recipe, doc, "fresh", [], record, 0.0)

@@ -3,6 +3,7 @@ they need, priced. Shared by `assetpipe build`, `--dry-run` and the schedules, s
 
 from __future__ import annotations
 
+from pipelines.cache.integrity import blob_hash_problem
 from pipelines.catalog.select import select
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
@@ -17,6 +18,8 @@ def plan_build(project: Project, selection=None, refresh: bool = False,
     it, but is priced only when `retry_maybe_billed` re-sends it."""
     plan = project.plan()
     chosen = {v.key for v in select(project.variants, selection)}
+    for k in chosen:  # what this build exports from the cache is hashed first: damage is priced, not found later
+        verify_reuse(project, plan.by_key[k])
     want = {k for k in chosen if refresh or plan.by_key[k].status != "fresh"}
     stack = list(want)
     while stack:  # an edit cannot run without its upstream: build missing upstreams too
@@ -42,3 +45,19 @@ def held_closure(plan: Plan, to_build: list[Planned]) -> set[str]:
                 held.add(p.key)
                 changed = True
     return held
+
+
+def verify_reuse(project: Project, p: Planned) -> None:
+    """An image the build will export from the cache (a variant to materialize from it, or a fresh
+    one whose file in output_dir is missing or another size) is hashed now, so that a damaged one
+    is priced as the rebuild it becomes. The export hashes it again as it copies it."""
+    if p.record is None:
+        return
+    if p.status == "fresh":
+        dest = project.catalog.output_dir / p.variant.relpath
+        if dest.is_file() and dest.stat().st_size == p.record.get("bytes"):
+            return  # its file is in place: the export only checks it
+    damage = blob_hash_problem(project.store, p.record["blob"])
+    if damage is not None:
+        p.record, p.status, p.est_cost = None, "missing", project.estimate(p.variant)
+        p.reasons = [f"its cached image {damage}: rebuild"]
