@@ -1,4 +1,4 @@
-"""The `assetpipe` command line: validate, plan, build, ui.
+"""The `assetpipe` command line: validate, plan, build, verify, ui.
 
 Exit codes: 0 success; 1 a catalog error, a refused or failed build; 2 a usage error.
 
@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--dry-run", action="store_true", help="print what would be built and its cost; build nothing")
     b.add_argument("--retry-maybe-billed", action="store_true",
                    help="re-send variants held because an earlier call may have been billed (pays again)")
+    c = sub.add_parser("verify", help="check every image and record of the cache (sha256, decode); exit 1 on damage")
+    c.add_argument("--repair", action="store_true",
+                   help="restore damaged images from good copies, else move them and their records to quarantine")
     u = sub.add_parser("ui", help="the Dagster UI (webserver + daemon) on this catalog")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
@@ -75,6 +78,7 @@ COMMANDS = {
     "plan": "pipelines.cli.inspect:cmd_plan",
     "build": "pipelines.cli.build:cmd_build",
     "ui": "pipelines.cli.ui:cmd_ui",
+    "verify": "pipelines.cli.verify:cmd_verify",
 }
 
 
