@@ -101,7 +101,10 @@ def check_record(store: Store, key: str, record: Any) -> None:
 
 
 def export_verified(store: Store, key: str, record: dict[str, Any], dest: Path) -> bool:
-    """Export the image of `record` to `dest`, verified (see module doc). BlobDamaged when refused."""
+    """Export the image of `record` to `dest`, verified (see module doc). BlobDamaged when refused.
+    When `dest` already holds exactly the recorded bytes nothing is exported (nor checked)."""
+    if dest.is_file() and dest.stat().st_size == record.get("bytes") and file_sha256(dest) == record.get("blob"):
+        return False
     check_record(store, key, record)
     try:
         return store.export_blob(record["blob"], dest)

@@ -257,7 +257,7 @@ def _f_replace(env, args, kwargs):
 
 
 def _f_wordwrap(env, args, kwargs):
-    s, wrap = str(args[0]) if args else "", _int_arg(args, kwargs, 4, "wrapstring", None)
+    s, wrap = str(args[0]) if args else "", _int_arg(args, kwargs, 3, "wrapstring", None)
     width = _int_arg(args, kwargs, 1, "width", 79)
     return len(s) * (1 + len(wrap)) // max(1, width if isinstance(width, int) else 1) if isinstance(wrap, str) else 0
 
