@@ -173,3 +173,23 @@ def test_verify_store_counts_and_repairs_every_kind_of_damage(store: Store, tmp_
     assert r.in_quarantine == 5 and r.records.ok == 4  # 2 images with their records, 2 records, 1 replaced
     reasons = [json.dumps(p.read_text()) for p in (store.root / "quarantine").rglob("REASON.txt")]
     assert any("points at image" in x for x in reasons) and any("sha256" in x for x in reasons)
+
+
+def test_a_remote_store_is_verified_the_same_way(tmp_path: Path) -> None:
+    import os
+    import time
+
+    store = Store(f"memory://assetpipe-integrity-{os.getpid()}-{time.monotonic_ns()}/cache")
+    key, rec = stored(store)
+    good = store.read_blob(rec["blob"])
+    store._write(store._blob_rel(rec["blob"]), bytes(reversed(good)))  # same size, other bytes
+    assert record_problem(store, key, rec) is None
+    with pytest.raises(BlobDamaged) as e:
+        export_verified(store, key, rec, tmp_path / "a.png")
+    quarantine_damage(store, e.value)
+    assert not store.has_blob(rec["blob"]) and store.get_action(key) is None
+    assert any(x.endswith("REASON.txt") for x in store.list_entries("quarantine"))
+    key2, rec2 = stored(store, 20, 20)
+    r = verify_store(store)
+    assert (r.blobs.ok, r.blobs.damaged, r.records.ok, r.in_quarantine) == (1, 0, 1, 1)
+    assert verified_path(store, rec2["blob"]).read_bytes() == store.read_blob(rec2["blob"])
