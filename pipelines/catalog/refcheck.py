@@ -11,13 +11,13 @@ from pathlib import Path
 from pipelines.catalog.sources import SourceProblem, regular_file
 from providers.sizes import MAX_DECODE_PIXELS
 
-MAX_REF_BYTES = 50 << 20  # what a vendor accepts as an input image
+ANY_SIZE = 1 << 62  # a reference is hashed streamed, never read whole: its byte size is not limited here
 _seen: dict[tuple[str, int, int], str | None] = {}  # (real path, size, mtime) -> problem
 
 
 def reference_file(path: Path, root: Path) -> Path:
     """The real path of a reference image; SourceProblem (SourceMissing) when it cannot be used."""
-    real = regular_file(path, root, MAX_REF_BYTES, hint="the most a vendor accepts as an input image")
+    real = regular_file(path, root, ANY_SIZE)
     st = os.stat(real)
     key = (str(real), st.st_size, st.st_mtime_ns)
     if key not in _seen:

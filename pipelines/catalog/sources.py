@@ -61,21 +61,18 @@ def contained_dir(path: Path, root: Path) -> Path | None:
     return real if real.is_dir() else None
 
 
-FILE_MB_HINT = "limits: file_mb in catalog.yaml"
-
-
-def regular_file(path: Path, root: Path, max_bytes: int, hint: str = FILE_MB_HINT) -> Path:
+def regular_file(path: Path, root: Path, max_bytes: int) -> Path:
     """`path` resolved, checked to be a contained regular file of at most `max_bytes`."""
     real = contained(path, root)
     try:
         st = os.stat(real)
     except OSError as exc:
         raise SourceProblem(f"cannot be read: {exc.strerror or exc}") from None
-    _check_kind(st, real, max_bytes, hint)
+    _check_kind(st, real, max_bytes)
     return real
 
 
-def _check_kind(st: os.stat_result, real: Path, max_bytes: int, hint: str = FILE_MB_HINT) -> None:
+def _check_kind(st: os.stat_result, real: Path, max_bytes: int) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise SourceProblem("is a directory, not a file")
     if not stat.S_ISREG(st.st_mode):
@@ -83,7 +80,7 @@ def _check_kind(st: os.stat_result, real: Path, max_bytes: int, hint: str = FILE
             or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file"
         raise SourceProblem(f"is {kind}, not a regular file ({real})")
     if st.st_size > max_bytes:
-        raise SourceProblem(f"is {_mb(st.st_size)}; the limit is {_mb(max_bytes)} ({hint})")
+        raise SourceProblem(f"is {_mb(st.st_size)}; the limit is {_mb(max_bytes)} (limits: file_mb in catalog.yaml)")
 
 
 def read_bytes(path: Path, root: Path, max_bytes: int) -> bytes:
@@ -107,7 +104,7 @@ def read_bytes(path: Path, root: Path, max_bytes: int) -> bytes:
     finally:
         os.close(fd)
     if size > max_bytes:
-        raise SourceProblem(f"is larger than {_mb(max_bytes)} ({FILE_MB_HINT})")
+        raise SourceProblem(f"is larger than {_mb(max_bytes)} (limits: file_mb in catalog.yaml)")
     return b"".join(chunks)
 
 
