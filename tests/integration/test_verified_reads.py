@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TakesOpenAI, manifest, plan_json, run_cli, use_openai, write_catalog
+from tests.emulators.openai import TakesOpenAI
+from tests.helpers.catalogs import manifest, write_catalog
+from tests.helpers.cli import plan_json, run_cli
+from tests.helpers.vendors import use_openai
 
 CAMPAIGN = """
     campaign: shop

@@ -20,7 +20,7 @@ from pipelines.cache.integrity import (
 from pipelines.cache.store import Store
 from pipelines.cache.verify import verify_store
 from pipelines.errors import BlobDamaged
-from tests.emulators.harness import make_image
+from tests.helpers.images import make_image
 
 
 def stored(store: Store, w: int = 64, h: int = 48, fmt: str = "png", key: str | None = None) -> tuple[str, dict]:
