@@ -29,7 +29,7 @@ are always turned into CatalogIssues before they leave the catalog layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from providers.errors import (
@@ -62,6 +62,9 @@ class CatalogIssue:
     path: str
     line: int
     message: str
+    # a value refused as it was read (a custom tag, an absurd number): it is dropped, so what a later
+    # check says about the missing value on the same line ("must be a whole number") is not repeated
+    masks_line: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         return f"{printable(self.path)}:{self.line}: {printable(self.message)}"
@@ -78,7 +81,9 @@ def printable(text: str) -> str:
 
 class CatalogError(AssetpipeError):
     def __init__(self, issues: Iterable[CatalogIssue]):
-        self.issues = sorted(set(issues))
+        issues = set(issues)
+        masked = {(i.path, i.line) for i in issues if i.masks_line}
+        self.issues = sorted(i for i in issues if i.masks_line or (i.path, i.line) not in masked)
         super().__init__("\n".join(str(i) for i in self.issues))
 
 

@@ -82,6 +82,8 @@ class Store:
             raise
         except StoreError:
             raise
+        except ImportError as exc:  # fsspec's "Please install gcsfs ...": the cache's package is missing
+            raise StoreError(f"cannot {what} the cache at {self.url}: {_describe(exc)}") from exc
         except Exception as exc:
             if not isinstance(exc, OSError) and not _is_storage_error(exc):
                 raise

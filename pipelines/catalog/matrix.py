@@ -56,7 +56,11 @@ def _axes(a: AssetNode, m: dict[str, Any], ctx: dict[str, Any], tpl: Templates, 
             issues.add(a.cf, a.loc("matrix", k), f"asset {a.spec.name!r}: matrix {k} is empty")
             raise Skip
         clean = []
-        for v in vals:
+        for i, v in enumerate(vals):
+            if v is None:  # `null`, or a value refused as read (said at its own line, which this then masks)
+                at = a.loc("matrix", k, i) if isinstance(raw, list) else a.loc("matrix", k)
+                issues.add(a.cf, at, f"asset {a.spec.name!r}: matrix {k} has an empty value (null)")
+                raise Skip
             sv = str(v)
             if not VALUE_RE.match(sv):
                 issues.add(a.cf, a.loc("matrix", k), f"asset {a.spec.name!r}: matrix value {sv!r} must be letters, digits, '.', '_' or '-'")

@@ -138,6 +138,11 @@ class Settings(Strict):
             if proto not in fsspec.available_protocols():
                 raise ValueError(f"unknown storage protocol {proto!r} in {v!r} (known: s3, gcs, az, memory ... "
                                  "with their fsspec package installed)")
+            try:  # a known protocol whose package is not installed (gcs:// without gcsfs)
+                fsspec.get_filesystem_class(proto)
+            except ImportError as exc:
+                raise ValueError(f"storage protocol {proto!r} in {v!r} needs a package that is not installed: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         return v
 
     @field_validator("default_provider")

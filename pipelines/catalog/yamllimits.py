@@ -159,7 +159,7 @@ class Converter:
 
     def _problem(self, line: int, message: str) -> None:
         if not self.replaying:  # an alias repeats its anchor's problems: say them once
-            self.problems.append(CatalogIssue(self.path, line, message))
+            self.problems.append(CatalogIssue(self.path, line, message, masks_line=True))
         return None
 
 

@@ -494,10 +494,14 @@ OUTSIDE_READS = [
 ABSURD_NUMBERS = [
     _camp("revision-4400-digits", "a 4,400-digit revision (over Python's int-to-str limit)", (
         "campaign: a\nassets:\n  - name: mug\n    prompt: A mug\n    revision: 1" + "0" * 4400 + "\n"),
-          at=(At(A, "revision"),)),
+          at=(At(A, "revision"),), at_most=(("a.yaml:", 1),)),
     _camp("revision-in-matrix-huge", "a 5,000-digit revision as a matrix value", (
         "campaign: a\nassets:\n  - name: mug\n    prompt: A mug\n    matrix:\n      revision: [1, 9" + "9" * 5000
-        + "]\n"), at=(At(A, "revision"),)),
+        + "]\n"), at=(At(A, "revision"),), forbid=("None", "whole number")),
+    _camp("revision-in-matrix-block-huge", "a 4,400-digit revision in a block list: said once, at its own line", (
+        "campaign: a\nassets:\n  - name: mug\n    prompt: A mug\n    matrix:\n      revision:\n        - 1\n"
+        "        - 1" + "0" * 4400 + "\n"), at=(At(A, 8),), forbid=("None", "whole number"),
+          at_most=(("a.yaml:", 1),)),
     _camp("compression-googol", "compression: 10**100", (
         "campaign: a\nassets:\n  - name: mug\n    prompt: A mug\n    output_format: jpeg\n    compression: 1"
         + "0" * 100 + "\n"), at=(At(A, "compression"),)),
@@ -942,6 +946,9 @@ WRONG_TYPES = [
           at=(At("catalog.yaml", "defaults"), At("catalog.yaml", "locales"))),
     _case("type-cache-unknown-protocol", "cache: an fsspec URL with an unknown protocol",
           {"catalog.yaml": SETTINGS + "cache: 'nosuchproto://bucket/x'\n", A: MUG}, at=(At("catalog.yaml", "cache"),)),
+    _case("type-cache-protocol-not-installed", "cache: a protocol fsspec knows whose package is not installed",
+          {"catalog.yaml": SETTINGS + "cache: 'dropbox://folder/x'\n", A: MUG}, at=(At("catalog.yaml", "cache"),),
+          messages=("not installed",)),
     _camp("type-schedule-bad-cron", "schedule: five fields that are not a cron expression", """
         campaign: a
         schedule: "99 99 * * banana"
