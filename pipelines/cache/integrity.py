@@ -16,7 +16,7 @@ another variant's good one). `assetpipe verify` applies the same checks to the w
 
 from __future__ import annotations
 
-import hashlib
+import io
 import re
 import warnings
 from datetime import datetime, timezone
@@ -25,7 +25,7 @@ from typing import Any, Iterable
 
 from pipelines.cache.files import file_sha256
 from pipelines.cache.store import Store
-from pipelines.errors import BlobDamaged, StoreError
+from pipelines.errors import BlobDamaged
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -50,36 +50,48 @@ def record_problem(store: Store, key: str, record: Any) -> str | None:
 
 
 def blob_hash_problem(store: Store, digest: str) -> str | None:
-    """Streams the blob through sha256: None when it matches its name."""
-    h = hashlib.sha256()
-    try:
-        with store.open_blob(digest) as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except StoreError:
+    """Streams the blob through sha256: None when it matches its name. A storage failure (an
+    unreachable bucket) is a StoreError, never damage: nothing sound is ever quarantined for it."""
+    found = store.sha256_of_blob(digest)
+    if found is None:
         return "is missing from the store"
-    if h.hexdigest() != digest:
+    if found != digest:
         return "no longer matches its sha256 (its bytes were changed or truncated)"
     return None
+
+
+HEADER_BYTES = 1 << 20  # PNG, WEBP and JPEG headers (after the app segments) come well before this
 
 
 def header_problem(store: Store, record: dict[str, Any]) -> str | None:
     """The image header must show the record's size and format (a record pointed at another
     variant's image of the same byte count still fails here)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with store.open_blob(record["blob"]) as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(f) as img:  # reads the header only
-                w, h, fmt = img.width, img.height, img.format
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, StoreError):
-        return f"points at {record['blob'][:12]}, which is not a readable image"
+    blob = record["blob"]
+    head = store.read_blob_head(blob, HEADER_BYTES)
+    found = _header(head)
+    if found is None and len(head) == HEADER_BYTES:  # a header further in: read it all
+        found = _header(b"".join(store.iter_blob(blob)))
+    if found is None:
+        return f"points at {blob[:12]}, which is not a readable image"
+    w, h, fmt = found
     want = (record.get("width"), record.get("height"), _FORMATS.get(str(record.get("format")), fmt))
     if None not in want[:2] and (w, h, fmt) != want:
         return (f"points at a {w}x{h} {fmt} image, but the record says {want[0]}x{want[1]} "
                 f"{str(record.get('format')).upper()}")
     return None
+
+
+def _header(data: bytes) -> tuple[int, int, str] | None:
+    """(width, height, format) from an image's first bytes, or None when they are not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                return img.width, img.height, img.format
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        return None
 
 
 def check_record(store: Store, key: str, record: Any) -> None:

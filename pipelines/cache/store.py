@@ -221,9 +221,9 @@ class Store:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         try:
-            with self.open_blob(digest) as src, open(tmp, "wb") as out:
-                h = hashlib.sha256()
-                for chunk in iter(lambda: src.read(1 << 20), b""):
+            h = hashlib.sha256()
+            with open(tmp, "wb") as out:
+                for chunk in self.iter_blob(digest):
                     h.update(chunk)
                     out.write(chunk)
             if h.hexdigest() != digest:
@@ -250,6 +250,29 @@ class Store:
                 return open(self.root / rel, "rb") if self.local else self.fs.open(self._remote(rel), "rb")
         except FileNotFoundError:
             raise StoreError(f"blob {digest[:12]} is missing from the cache at {self.url}") from None
+
+    def iter_blob(self, digest: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """The blob's bytes, streamed. A storage failure (also mid-stream, on S3) is a StoreError:
+        never mistaken for damage. StoreError too when it is missing (ask `blob_size` first)."""
+        rel = self._blob_rel(digest)
+        with self._errors(f"read {rel} from"), self.open_blob(digest) as f:
+            while data := f.read(chunk):
+                yield data
+
+    def sha256_of_blob(self, digest: str) -> str | None:
+        """The sha256 of the stored bytes named `digest` (streamed), None when there is no such blob."""
+        if self.blob_size(digest) is None:
+            return None
+        h = hashlib.sha256()
+        for data in self.iter_blob(digest):
+            h.update(data)
+        return h.hexdigest()
+
+    def read_blob_head(self, digest: str, n: int) -> bytes:
+        """The first `n` bytes of the blob (an image header), without reading the rest."""
+        rel = self._blob_rel(digest)
+        with self._errors(f"read {rel} from"), self.open_blob(digest) as f:
+            return f.read(n)
 
     def list_entries(self, prefix: str) -> list[str]:
         """Every file under `prefix` ("blobs", "actions" ...), as paths relative to the store."""
