@@ -95,16 +95,40 @@ def test_two_builds_started_together_pay_once_per_key_and_stay_under_the_limit(e
     assert len(blobs(cat)) == len(keys)
 
 
+def _waits_on_a_lease(proc: subprocess.Popen, catalog: Path) -> bool:
+    """Whether the process has a key's lease file open: it planned the key as missing and is at the
+    lease, the step before paying (read from /proc, so no timing is assumed)."""
+    keys = (catalog / ".assetpipe" / "locks" / "keys").resolve()
+    try:
+        fds = list(Path(f"/proc/{proc.pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if keys in Path(os.readlink(fd)).parents:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def test_a_build_started_while_another_pays_for_a_key_waits_for_that_result(tmp_path):
-    # the first call is slow; the second build starts while it is in flight and must not call
-    with TakesOpenAI(latency=lambda req: 1.5, limit=LIMIT) as emu:
+    # the first call stays in flight until the second build is at the key's lease, so the second
+    # build planned the key as missing for sure: the lease is what keeps it from paying
+    second_at_lease = threading.Event()
+    with TakesOpenAI(latency=lambda req: 0.0 if second_at_lease.wait(60) else 0.0, limit=LIMIT) as emu:
         cat = _catalog(tmp_path / "catalog", emu, {"spring": ["a"]}, edits=0)
         first = _start(cat)
         deadline = time.monotonic() + 60
         while emu.stats(TEST_KEY).current == 0:
             assert time.monotonic() < deadline and first.poll() is None, "the first build never called"
             time.sleep(0.01)
-        second = _start(cat)  # plans the key as missing: the lease is what keeps it from paying
+        second = _start(cat)
+        while not _waits_on_a_lease(second, cat):
+            assert time.monotonic() < deadline and second.poll() is None, \
+                ("the second build never reached the lease", second.poll() is not None and second.communicate())
+            time.sleep(0.01)
+        second_at_lease.set()
         (_, seen1), (_, seen2) = _finish(first), _finish(second)
         assert seen1 == {"spring/shot/a": "built"} and seen2 == {"spring/shot/a": "cached"}
         assert emu.calls() == 1
