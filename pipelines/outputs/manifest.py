@@ -53,7 +53,7 @@ def _takes(e: dict[str, Any], out: Outcome | None, p: Planned) -> None:
     planned = out.planned if out is not None else p
     takes = len(out.takes) if out is not None and out.takes else p.last.get("takes")
     if takes or planned.take or planned.max_takes > 1:
-        e["takes"] = takes or planned.take + 1
+        e["takes"] = takes or planned.take - planned.first_take + 1  # after a rejection, takes start later
         e["take"] = planned.take + 1  # 1 = the first
 
 

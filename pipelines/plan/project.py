@@ -1,12 +1,16 @@
 """A loaded catalog with everything needed to plan it: variants, store, hasher, providers.
 
 Used by the CLI, the Dagster definitions and the schedules alike, so all three agree on keys.
+`first_takes` says which take each variant's next build starts from (a rejected take is retaken):
+the review layer supplies it from approvals.yaml (`pipelines.review.project.load_project`, which every
+entry point uses); a bare `Project.load` starts every variant at take 0.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Mapping
 
 from pipelines.cache.hashing import FileHasher
 from pipelines.cache.journal import StoreJournal
@@ -16,7 +20,7 @@ from pipelines.catalog.variant import Variant
 from pipelines.catalog.variants import expand
 from pipelines.coordination import Coordinator, coordinator_for
 from pipelines.errors import CatalogError, CatalogIssue
-from pipelines.plan.plan import Plan, Planner
+from pipelines.plan.plan import FirstTake, Plan, Planner
 from pipelines.plan.pool import ProviderPool
 from pipelines.plan.requests import request_for
 from pipelines.plan.unsettled import annotate
@@ -31,6 +35,7 @@ class Project:
     hasher: FileHasher
     pool: ProviderPool = field(default=None)  # type: ignore[assignment]
     coordinator: Coordinator = field(default=None)  # type: ignore[assignment]
+    first_takes: Callable[[], Mapping[str, FirstTake]] = dict  # read at every plan: a rejection needs no reload
 
     @classmethod
     def load(cls, root: Path | str) -> "Project":
@@ -54,7 +59,7 @@ class Project:
         return self.pool.estimate(v.provider, request_for(v, ""))
 
     def planner(self) -> Planner:
-        return Planner(self.catalog, self.store, self.hasher, self.estimate)
+        return Planner(self.catalog, self.store, self.hasher, self.estimate, self.first_takes())
 
     @property
     def journal(self) -> StoreJournal:
