@@ -72,6 +72,14 @@ class Catalog:
         return self.resolve(self.settings.output_dir)
 
     @property
+    def publish_dir(self) -> Path | None:
+        return self.resolve(self.settings.publish.dir) if self.settings.publish else None
+
+    @property
+    def approvals_path(self) -> Path:
+        return self.root / "approvals.yaml"
+
+    @property
     def state_dir(self) -> Path:
         """Local state that is never shared: Dagster instance, locks, hash cache."""
         return self.root / ".assetpipe"

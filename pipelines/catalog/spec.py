@@ -96,6 +96,12 @@ class Limits(Strict):
         return int(self.file_mb * (1 << 20))
 
 
+class Publish(Strict):
+    """`publish: {dir: published}`: a mirror of output_dir holding only approved bytes."""
+
+    dir: str = "published"
+
+
 class Settings(Strict):
     """catalog.yaml"""
 
@@ -107,6 +113,7 @@ class Settings(Strict):
     # `${VAR}` filled from the environment; unset: lock files under .assetpipe/locks (one machine)
     coordination: str | None = None
     output_dir: str = "out"
+    publish: Publish | None = None
     defaults: Params = Field(default_factory=Params)
     locales: LocaleSettings = Field(default_factory=LocaleSettings)
     pricing: dict[str, Price] = Field(default_factory=dict)  # provider name -> USD per call override
@@ -143,6 +150,14 @@ class Settings(Strict):
             except ImportError as exc:
                 raise ValueError(f"storage protocol {proto!r} in {v!r} needs a package that is not installed: "
                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        return v
+
+    @field_validator("publish")
+    @classmethod
+    def _publish_apart(cls, v: Publish | None, info: ValidationInfo) -> Publish | None:
+        out = info.data.get("output_dir")
+        if v is not None and out is not None and v.dir.rstrip("/") == out.rstrip("/"):
+            raise ValueError("publish.dir must differ from output_dir: it holds only approved images")
         return v
 
     @field_validator("default_provider")

@@ -2,7 +2,8 @@
 
 Per campaign and asset, a grid of locale (rows) x size (columns) taken from each variant's matrix
 values; assets without those values list their variants. Each card links to the full image and
-shows the prompt, provider, cost and whether this build paid for it. No external assets and no
+shows the prompt, provider, cost, whether this build paid for it and its review state (approved,
+pending, changed, rejected; see pipelines.review.states). No external assets and no
 JavaScript: it must open from a zip attachment or a CI artifact as well as from disk.
 
 Thumbnails live in `output_dir/_thumbs/<source sha256>.jpg`, so an unchanged image is never
@@ -143,6 +144,7 @@ def totals(entries: list[dict]) -> dict[str, Any]:
         "total_cost_usd": sum(cost_now(e) if status(e) == "failed" else cost_ever(e) for e in entries),
         "checks_failed": sum(1 for e in entries if _failed_checks(e)),
         "checks_not_run": sum(1 for e in entries if _unrun_checks(e)),
+        "awaiting_review": sum(1 for e in entries if _review(e) in ("pending", "changed")),
     }
 
 
@@ -189,6 +191,8 @@ def render_page(
         out.append(_total("checks-failed", "checks failed", t["checks_failed"]))
     if t["checks_not_run"]:
         out.append(_total("checks-not-run", "text not checked", t["checks_not_run"]))
+    if any(_review(e) for e in entries):
+        out.append(_total("awaiting-review", "awaiting review", t["awaiting_review"]))
     out += [
         _total("failed", "failed", t["failed"]),
         _total("cost-this-build", "cost this build", _usd(t["cost_this_build_usd"])),
@@ -259,7 +263,7 @@ def _card(v: dict, thumbs: dict[str, tuple[str, int, int]], links: dict[str, str
         picture,
         "<figcaption>",
         f'<div class="head"><span class="vid">{_e(v.get("variant", key))}</span> '
-        f'<span class="badge {s}">{s}</span> <span class="op">{_e(v.get("operation", ""))}</span></div>',
+        f'<span class="badge {s}">{s}</span> <span class="op">{_e(v.get("operation", ""))}</span>{_review_badge(v)}</div>',
     ]
     if v.get("error"):
         parts.append(f'<p class="error">{_e(v["error"])}</p>')
@@ -288,6 +292,20 @@ def _card(v: dict, thumbs: dict[str, tuple[str, int, int]], links: dict[str, str
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _review(entry: dict) -> str | None:
+    review = entry.get("review")
+    return str(review.get("state")) if isinstance(review, dict) and review.get("state") else None
+
+
+def _review_badge(entry: dict) -> str:
+    state = _review(entry)
+    if state is None:
+        return ""
+    review = entry["review"]
+    who = f"{state} by {review.get('by')} at {review.get('at')}" if review.get("by") else state
+    return f' <span class="review {_e(state)}" title="{_e(who)}">{_e(state)}</span>'
 
 
 def _group(entries: Iterable[dict], field: str) -> list[tuple[str, list[dict]]]:
@@ -370,6 +388,8 @@ h3{margin:18px 0 8px;font-size:16px} h3 small{color:var(--muted);font-weight:400
 .badge.missing{background:var(--muted)} .check{color:var(--paid);margin:4px 0} .check.not-run{color:var(--muted)} .takes{margin:4px 0}
 .badge.paid{background:var(--paid)} .badge.cached{background:var(--cached)} .badge.failed{background:var(--failed)} .badge.rendered{background:var(--rendered)}
 .op{color:var(--muted);font-size:12px}
+.review{display:inline-block;padding:0 6px;border-radius:9px;border:1px solid;font-size:11px;text-transform:uppercase}
+.review.approved{color:var(--cached)} .review.pending{color:var(--muted)} .review.changed{color:var(--paid)} .review.rejected{color:var(--failed)}
 .error{color:var(--failed);white-space:pre-wrap;word-break:break-word;margin:4px 0}
 .path{font-size:12px;word-break:break-all}
 dl{margin:4px 0;display:grid;grid-template-columns:auto 1fr;gap:0 8px;font-size:12px}

@@ -9,9 +9,12 @@ from typing import Any
 from pipelines.cache.files import atomic_write
 from pipelines.engine.outcome import Outcome
 from pipelines.plan.plan import Plan, Planned
+from pipelines.review.states import ReviewInfo
 
 
-def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path) -> list[dict[str, Any]]:
+def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path,
+                     reviews: dict[str, ReviewInfo] | None = None) -> list[dict[str, Any]]:
+    """`reviews`: each variant's review state (pipelines.review.states), as `review` per entry."""
     entries = []
     for p in plan.items:
         v = p.variant
@@ -44,6 +47,8 @@ def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path)
             e["checks"] = {c.name: c.summary() for c in out.checks}
         elif out is None and p.last.get("checks"):
             e["checks"] = p.last["checks"]  # what the last build of this very take found
+        if reviews is not None and v.key in reviews:
+            e["review"] = reviews[v.key].to_json()
         entries.append(e)
     return entries
 
@@ -55,6 +60,14 @@ def _takes(e: dict[str, Any], out: Outcome | None, p: Planned) -> None:
     if takes or planned.take or planned.max_takes > 1:
         e["takes"] = takes or planned.take - planned.first_take + 1  # after a rejection, takes start later
         e["take"] = planned.take + 1  # 1 = the first
+
+
+def read_manifest(output_dir: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((output_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("variants"), list) else None
 
 
 def write_manifest(output_dir: Path, entries: list[dict[str, Any]], totals: dict[str, Any]) -> Path:
