@@ -23,6 +23,9 @@ from pipelines.outputs.write import write_outputs
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import plan_build
+from pipelines.review.project import approvals_of, load_project
+from pipelines.review.publish import PublishReport
+from pipelines.review.states import counts, review_infos
 
 
 @dataclass
@@ -34,6 +37,7 @@ class BuildReport:
     elapsed_s: float = 0.0
     run_id: str | None = None
     dry_run: bool = False
+    published: PublishReport | None = None
 
     @property
     def failed(self) -> list[Outcome]:
@@ -84,7 +88,7 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
                                      retry_maybe_billed=retry_maybe_billed)
         plan = project.plan()  # final state, for the manifest
         report.plan = plan
-    write_outputs(project, plan, report.outcomes)
+    report.published = write_outputs(project, plan, report.outcomes)
     report.elapsed_s = time.monotonic() - t0
     return report
 
@@ -147,8 +151,20 @@ def report_unchecked(outs) -> None:
     print(f"text not checked on {len(keys)} variant(s): {shown_keys} (fix: {'; '.join(fixes)})", file=sys.stderr)
 
 
+def _print_review(project: Project, report: BuildReport) -> None:
+    r = counts(review_infos(report.plan, approvals_of(project)).values())
+    if r["pending"] + r["changed"]:
+        print(f"review: {r['pending'] + r['changed']} variant(s) await review ({r['pending']} pending, "
+              f"{r['changed']} changed); see `assetpipe review` or `assetpipe plan`")
+    pub = report.published
+    if pub is not None:
+        print(f"published: {pub.published} approved variant(s) in {shown(pub.dir)}/")
+        for problem in pub.problems:
+            print(f"warning: {problem}", file=sys.stderr)
+
+
 def cmd_build(catalog_dir: Path, args) -> int:
-    project = Project.load(catalog_dir)
+    project = load_project(catalog_dir)
     project.validate()
     forget_stops()
     with SignalLog() as signals:
@@ -166,6 +182,7 @@ def cmd_build(catalog_dir: Path, args) -> int:
     else:
         print(summary_line(report))
     print(f"outputs in {shown(out_dir)}/  manifest {shown(out_dir / 'manifest.json')}  gallery {shown(out_dir / 'index.html')}")
+    _print_review(project, report)
     bad_checks = _report_problems(report, args.retry_maybe_billed)
     if last_stop() is not None:
         print(stop_line(report, signals), file=sys.stderr)

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from pipelines.catalog.select import select
-from pipelines.plan.project import Project
+from pipelines.review.project import approvals_of, load_project
+from pipelines.review.states import counts, review_infos
 
 
 def cmd_validate(catalog_dir: Path, args) -> int:
-    project = Project.load(catalog_dir)
+    project = load_project(catalog_dir)  # approvals.yaml too: a broken one is a path:line error
     project.validate()
     n = len(project.variants)
     print(f"ok: {len(project.catalog.campaigns)} campaigns, {n} variants")
@@ -38,24 +39,31 @@ def outside_notes(catalog) -> list[str]:
 
 
 def cmd_plan(catalog_dir: Path, args) -> int:
-    project = Project.load(catalog_dir)
+    project = load_project(catalog_dir)
     project.validate()
     plan = project.plan()
+    reviews = review_infos(plan, approvals_of(project))
     chosen = {v.key for v in select(project.variants, args.select)}
     items = [p for p in plan.items if p.key in chosen]
     if args.json:
-        json.dump(plan.to_json(items), sys.stdout, indent=2, ensure_ascii=False)
+        doc = plan.to_json(items)
+        for row in doc["variants"]:
+            row["review"] = reviews[row["key"]].to_json()
+        doc["totals"]["review"] = counts(reviews[p.key] for p in items)
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
     width = max((len(p.key) for p in items), default=10)
-    print(f"{'STATUS':<8} {'KEY':<{width}}  {'PROVIDER':<11} {'EST':>6}  WHY")
+    print(f"{'STATUS':<8} {'REVIEW':<9} {'KEY':<{width}}  {'PROVIDER':<11} {'EST':>6}  WHY")
     for p in items:
         cost = "-" if p.status == "fresh" else f"${p.est_cost:.2f}" if not p.held else f"(${p.est_cost:.2f})"
         status = "held" if p.held else p.status
         takes = f" (up to {p.max_takes} takes)" if p.status != "fresh" and p.max_takes > 1 and p.est_cost else ""
-        print(f"{status:<8} {p.key:<{width}}  {p.variant.provider or 'local':<11} {cost:>7}  {p.reason}{takes}")
+        print(f"{status:<8} {reviews[p.key].state:<9} {p.key:<{width}}  {p.variant.provider or 'local':<11} "
+              f"{cost:>7}  {p.reason}{takes}")
     t = plan.totals(items)
     by = ", ".join(f"{k} ${v:.2f}" for k, v in t["estimated_cost_by_provider_usd"].items() if v)
+    r = counts(reviews[p.key] for p in items)
     print(f"\n{t['variants']} variants: {t['fresh']} fresh, {t['missing']} missing, {t['changed']} changed; "
           f"to build: {t['to_build']}, estimated ${t['estimated_cost_usd']:.2f}" + (f" ({by})" if by else ""))
     if t["resumed"]:
@@ -70,4 +78,5 @@ def cmd_plan(catalog_dir: Path, args) -> int:
                                                              for e in plan.elsewhere})))
     if any(p.status != "fresh" and p.max_takes > 1 and p.est_cost for p in items):
         print("estimates are the worst case: a take whose text check fails is retaken, up to 1 + retakes takes")
+    print(f"review: {r['approved']} approved, {r['pending']} pending, {r['changed']} changed, {r['rejected']} rejected")
     return 0

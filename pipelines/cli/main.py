@@ -1,4 +1,4 @@
-"""The `assetpipe` command line: validate, plan, build, verify, ui.
+"""The `assetpipe` command line: validate, plan, build, verify, ui, approve, reject, explain, review.
 
 Exit codes: 0 success; 1 a catalog error, a refused or failed build; 2 a usage error.
 
@@ -45,7 +45,24 @@ def _parser() -> argparse.ArgumentParser:
     u = sub.add_parser("ui", help="the Dagster UI (webserver + daemon) on this catalog")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
+    _review_commands(sub)
     return ap
+
+
+def _review_commands(sub) -> None:
+    sel_help = "campaign, campaign/asset, key glob, locale=de, +sel, sel+ (as build --select)"
+    a = sub.add_parser("approve", help="approve each selected variant's built image (pinned to its sha256)")
+    a.add_argument("selection", nargs="+", metavar="SEL", help=sel_help)
+    a.add_argument("--note", help="why, for the reviewers after you")
+    r = sub.add_parser("reject", help="reject the built take: the next build pays for a new one")
+    r.add_argument("selection", nargs="+", metavar="SEL", help=sel_help)
+    r.add_argument("--note", required=True, help="what is wrong with it")
+    e = sub.add_parser("explain", help="what differs between the recipe and the built / approved take")
+    e.add_argument("selection", nargs="+", metavar="SEL", help=sel_help)
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+    w = sub.add_parser("review", help="a local review page: approve and reject in the browser")
+    w.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    w.add_argument("--port", type=int, default=8470)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +96,10 @@ COMMANDS = {
     "build": "pipelines.cli.build:cmd_build",
     "ui": "pipelines.cli.ui:cmd_ui",
     "verify": "pipelines.cli.verify:cmd_verify",
+    "approve": "pipelines.cli.approve:cmd_approve",
+    "reject": "pipelines.cli.reject:cmd_reject",
+    "explain": "pipelines.cli.explain:cmd_explain",
+    "review": "pipelines.cli.review:cmd_review",
 }
 
 

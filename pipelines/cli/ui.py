@@ -18,14 +18,14 @@ from pathlib import Path
 
 from pipelines.cli.paths import shown
 from pipelines.orchestration.instance import ensure_home
-from pipelines.plan.project import Project
+from pipelines.review.project import load_project
 
 PR_SET_PDEATHSIG = 1
 
 
 def cmd_ui(catalog_dir: Path, args) -> int:
     # every catalog mistake here, as path:line, rather than as a code location error in the UI
-    catalog = Project.load(catalog_dir).catalog
+    catalog = load_project(catalog_dir).catalog
     home = ensure_home(catalog)
     env = dict(os.environ, ASSETPIPE_CATALOG=str(catalog.root.resolve()), DAGSTER_HOME=str(home.resolve()))
     cmd = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]

@@ -16,6 +16,7 @@ from pipelines.engine.engine import Engine
 from pipelines.engine.outcome import Outcome
 from pipelines.orchestration.keys import MULTI_ASSET, REFRESH_TAG, RETRY_TAG, variant_key
 from pipelines.orchestration.results import results_of
+from pipelines.orchestration.review import after_run
 from pipelines.orchestration.specs import check_specs, variant_spec
 from pipelines.plan.project import Project
 
@@ -62,6 +63,7 @@ def variants_asset(project: Project, on_outcome: Callable[[Outcome], None] | Non
             # calls in flight still land in the store within the grace period, and are reported
             for out in engine.drain():
                 landed(out)
+        after_run(context, project, selected)  # publish approved takes; count what awaits review
         if failed:
             raise dg.Failure(
                 description=f"{len(failed)} of {len(to_build)} variants did not build",
