@@ -25,7 +25,11 @@ def after_decisions(project: Project, decisions: list[Decision], echo: Callable[
     if any(d.changed for d in decisions):
         from pipelines.orchestration.review import record_decisions  # Dagster: only when something changed
 
-        record_decisions(project, decisions)
+        try:
+            record_decisions(project, decisions)
+        except Exception as exc:  # approvals.yaml is the record; the UI's timeline is a view of it
+            print(f"warning: the decisions are in approvals.yaml, but Dagster could not record them: {exc}",
+                  file=sys.stderr)
 
 
 def print_decisions(decisions: list[Decision], verb: str) -> None:

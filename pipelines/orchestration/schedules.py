@@ -52,7 +52,10 @@ def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
         stale = reload_needed(project, loaded)
         if stale:
             return dg.SkipReason(stale)
-        plan, todo, estimate = plan_build(project, [f"{campaign}/*"])
+        try:
+            plan, todo, estimate = plan_build(project, [f"{campaign}/*"])
+        except CatalogError as exc:  # approvals.yaml (read at every plan) does not parse
+            return dg.SkipReason(f"{len(exc.issues)} problem(s), first: {exc.issues[0]}; fix it")
         held = held_closure(plan, todo)  # may have been billed: a person decides (build --retry-maybe-billed)
         todo = [p for p in todo if p.key not in held]
         if not todo:

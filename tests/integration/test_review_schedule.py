@@ -57,3 +57,12 @@ def test_a_scheduled_run_retakes_a_rejection_publishes_and_counts_what_awaits_re
     published = {p.relative_to(catalog / "published").as_posix() for p in (catalog / "published").rglob("*.*")}
     assert "brewlab_launch/mug_hero/default.png" not in published  # the rejected take was withdrawn by the run
     assert "brewlab_launch/mug_loft/default.png" in published and len(published) == 10 + 1  # + manifest.json
+
+
+def test_a_tick_skips_with_the_path_line_of_a_broken_approvals_file(catalog):
+    defs = build_definitions(load_project(catalog))
+    (catalog / "approvals.yaml").write_text("brewlab_launch/mug_hero/default: {status: approved\n")
+    with dg.build_schedule_context(instance=dg.DagsterInstance.ephemeral()) as ctx:
+        tick = defs.get_schedule_def(schedule_name(BREWLAB)).evaluate_tick(ctx)
+    assert not tick.run_requests
+    assert "approvals.yaml:1: YAML syntax error" in tick.skip_message and tick.skip_message.endswith("fix it")
