@@ -14,16 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import (
-    ASSETPIPE,
-    assert_clean_failure,
-    copy_built,
-    copy_example,
-    plan_json,
-    run_cli,
-    set_setting,
-    use_openai,
-)
+from tests.helpers.catalogs import copy_built, copy_example, set_setting
+from tests.helpers.cli import assert_clean_failure, plan_json, run_cli
+from tests.helpers.paths import ASSETPIPE
+from tests.helpers.vendors import use_openai
 
 ANA = {"ASSETPIPE_REVIEWER": "ana"}
 POSTER_DE = ("brewlab_launch/launch_poster/de/1024x1536", "brewlab_launch/launch_poster/de/1536x1024")

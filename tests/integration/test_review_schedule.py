@@ -15,7 +15,7 @@ from pipelines.orchestration.review import AWAITING_TAG
 from pipelines.review import actions
 from pipelines.review.project import approvals_of, load_project
 from pipelines.review.states import review_infos
-from tests.conftest import copy_example, set_setting
+from tests.helpers.catalogs import copy_example, set_setting
 
 BREWLAB = "brewlab_launch"
 

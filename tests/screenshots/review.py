@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.ui_harness import free_port, launch_chromium, screenshot  # noqa: E402
+from tests.helpers.browser import launch_chromium, screenshot  # noqa: E402
+from tests.helpers.webserver import free_port  # noqa: E402
 
 ASSETPIPE = Path(sys.executable).with_name("assetpipe")
 

@@ -17,8 +17,10 @@ import httpx
 import pytest
 
 from pipelines.review import approvals
-from tests.conftest import ASSETPIPE, copy_built, run_cli, set_setting
-from tests.ui_harness import chromium, free_port, screenshot  # noqa: F401  (fixture)
+from tests.helpers.catalogs import copy_built, set_setting
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import ASSETPIPE
+from tests.helpers.webserver import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHANGED = ("brewlab_launch/launch_poster/de/1024x1536", "brewlab_launch/launch_poster/de/1536x1024",

@@ -17,7 +17,7 @@ from pipelines.review import actions, approvals, publish
 from pipelines.review.explain import explain
 from pipelines.review.project import approvals_of, load_project
 from pipelines.review.states import review_infos
-from tests.conftest import write_catalog
+from tests.helpers.catalogs import write_catalog
 
 CATALOG = {
     "catalog.yaml": 'check_text: "off"\npublish: {dir: published}\n',
