@@ -4,11 +4,12 @@
 is what the catalog asks for today can be approved: a variant that was never built, whose last
 build failed or whose recipe changed since is refused by name, and nothing is written.
 
-`reject` marks the built take rejected and moves the variant to its next take number, which is in
-the cache key: the next build pays for a new take of exactly those variants (plan: `changed`,
-`rejected: <note>`). A rendition is drawn locally from its upstream, so a new take of it would be
-the same bytes: it stays `rejected` until its upstream or its render settings change. A rejected take that was approved is withdrawn from publishing; an earlier
-approved take stays published (`approved:` on the entry).
+`reject` marks the built take rejected and moves the variant's first take past it (the take number
+is in the cache key; text retakes count on from there): the next build pays for a new take of
+exactly those variants (plan: `changed`, `rejected: <note>`). A rendition is drawn locally from
+its upstream, so a new take of it would be the same bytes: it stays `rejected` until its upstream
+or its render settings change. A rejected take that was approved is withdrawn from publishing; an
+earlier approved take stays published (`approved:` on the entry).
 
 Both note each reviewed take's recipe in the store (notes/take/<sha256>), so `explain` can show
 what an approved take was made from long after the catalog moved on.

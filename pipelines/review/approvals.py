@@ -7,7 +7,8 @@ pull requests: one line per reviewed variant, sorted by key.
 
 An entry pins the *bytes* (sha256), not the cache key or the vendor: moving the cache, swapping
 the vendor or rebuilding elsewhere (same key, same bytes) keeps it valid. Optional fields:
-`note`; `take`, the take the next build makes (set when a take is rejected, kept afterwards);
+`note`; `take`, where the variant's takes start (set past the rejected take when one is rejected,
+kept afterwards; text retakes count on from it);
 `approved: {sha256, by, at, note}` on a rejected entry, the last approved take (still published).
 
 Writes take a lock (`.assetpipe/locks/approvals.lock`), re-read the file, apply the change and

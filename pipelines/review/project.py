@@ -1,5 +1,5 @@
 """Loading a catalog for every entry point (CLI, Dagster code location, review page): the plan
-layer's Project, with the takes that approvals.yaml decides (a rejected take is retaken).
+layer's Project, with the first takes that approvals.yaml decides (a rejected take is retaken).
 
 approvals.yaml is read again whenever it changes on disk, so a rejection made while the Dagster
 code location or the review page is running reaches their next plan without a reload. A broken
@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from pipelines.plan.plan import Take
+from pipelines.plan.plan import FirstTake
 from pipelines.plan.project import Project
 from pipelines.review import approvals
 from pipelines.review.approvals import Entry
@@ -40,12 +40,13 @@ class ApprovalsFile:
                 self._seen = stamp
             return dict(self._entries)
 
-    def takes(self) -> dict[str, Take]:
-        return takes_of(self.entries())
+    def first_takes(self) -> dict[str, FirstTake]:
+        return first_takes_of(self.entries())
 
 
-def takes_of(entries: dict[str, Entry]) -> dict[str, Take]:
-    return {key: Take(e.take, f"rejected: {e.note or '(no note)'}" if e.status == "rejected" else None)
+def first_takes_of(entries: dict[str, Entry]) -> dict[str, FirstTake]:
+    """Where each variant's takes start: past its rejected take (text retakes count on from it)."""
+    return {key: FirstTake(e.take, f"rejected: {e.note or '(no note)'}" if e.status == "rejected" else None)
             for key, e in entries.items() if e.take}
 
 
@@ -56,10 +57,10 @@ def load_project(root: Path | str) -> Project:
 
 
 def attach(project: Project) -> ApprovalsFile:
-    """Give `project` the takes of its approvals.yaml (read now: a broken file fails here)."""
+    """Give `project` the first takes of its approvals.yaml (read now: a broken file fails here)."""
     file = ApprovalsFile(project.catalog)
     file.entries()
-    project.takes = file.takes
+    project.first_takes = file.first_takes
     project.approvals_file = file  # type: ignore[attr-defined]  (read by approvals_of)
     return file
 
