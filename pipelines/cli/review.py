@@ -17,7 +17,8 @@ def cmd_review(catalog_dir: Path, args) -> int:
     project = load_project(catalog_dir)
     project.validate()
     app = ReviewApp(project, reviewer(project.catalog.root),
-                    after=lambda decisions: after_decisions(project, decisions, echo=_log))
+                    after=lambda current, decisions: after_decisions(current, decisions, echo=_log),
+                    reload=lambda: _loaded(catalog_dir))
     try:
         server = make_server(app, args.host, args.port)
     except OSError as exc:
@@ -36,6 +37,12 @@ def cmd_review(catalog_dir: Path, args) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _loaded(catalog_dir: Path):
+    project = load_project(catalog_dir)
+    project.validate()
+    return project
 
 
 def _loopback(host: str) -> bool:

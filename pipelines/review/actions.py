@@ -11,6 +11,10 @@ its upstream, so a new take of it would be the same bytes: it stays `rejected` u
 or its render settings change. A rejected take that was approved is withdrawn from publishing; an
 earlier approved take stays published (`approved:` on the entry).
 
+A caller that showed the reviewer a take (the review page) passes `seen` (key -> the sha256 it
+showed): a decision is refused by name when the built take is no longer that one, so a build that
+lands between looking and clicking is never approved unseen.
+
 Both note each reviewed take's recipe in the store (notes/take/<sha256>), so `explain` can show
 what an approved take was made from long after the catalog moved on.
 """
@@ -41,10 +45,11 @@ class Decision:
 
 
 def approve(project: Project, selection, *, reviewer: str, note: str | None = None,
-            plan: Plan | None = None) -> list[Decision]:
+            plan: Plan | None = None, seen: dict[str, str] | None = None) -> list[Decision]:
     plan = plan or project.plan()
     chosen = _chosen(project, plan, selection)
-    problems = [f"  {p.key}: {why}" for p in chosen if (why := _unapprovable(p))]
+    problems = [f"  {p.key}: {why}" for p in chosen
+                if (why := _unapprovable(p) or _unseen(p, p.record["blob"], seen))]
     if problems:
         raise ReviewError(f"cannot approve {len(problems)} of the {len(chosen)} selected variant(s); nothing "
                           "was approved:\n" + "\n".join(problems))
@@ -61,13 +66,16 @@ def approve(project: Project, selection, *, reviewer: str, note: str | None = No
     return _apply(project, chosen, "approve", decide)
 
 
-def reject(project: Project, selection, *, reviewer: str, note: str, plan: Plan | None = None) -> list[Decision]:
+def reject(project: Project, selection, *, reviewer: str, note: str, plan: Plan | None = None,
+           seen: dict[str, str] | None = None) -> list[Decision]:
     plan = plan or project.plan()
     chosen = _chosen(project, plan, selection)
-    unbuilt = [f"  {p.key}: never built: there is no take to reject" for p in chosen if not (p.head or {}).get("blob")]
-    if unbuilt:
-        raise ReviewError(f"cannot reject {len(unbuilt)} of the {len(chosen)} selected variant(s); nothing was "
-                          "rejected:\n" + "\n".join(unbuilt))
+    problems = [f"  {p.key}: {why}" for p in chosen
+               if (why := "never built: there is no take to reject" if not (p.head or {}).get("blob")
+                   else _unseen(p, p.head["blob"], seen))]
+    if problems:
+        raise ReviewError(f"cannot reject {len(problems)} of the {len(chosen)} selected variant(s); nothing was "
+                          "rejected:\n" + "\n".join(problems))
     for p in chosen:
         _note_take(project, p.head["blob"], p.key, p.head.get("cache_key"), p.head.get("doc"))
     at = approvals.now()
@@ -102,6 +110,13 @@ def _unapprovable(p: Planned) -> str | None:
         return "never built: build it, look at it, then approve it"
     return (f"the built image is not what the catalog asks for now ({p.status}: {p.reason}); its last build "
             "failed or it was edited since: build it, then approve")
+
+
+def _unseen(p: Planned, sha: str, seen: dict[str, str] | None) -> str | None:
+    if seen is None or p.key not in seen or seen[p.key] == sha:
+        return None
+    return (f"the take you looked at ({str(seen[p.key])[:12]}) is no longer the built one ({sha[:12]}): "
+            "a build replaced it; look at the new take, then decide")
 
 
 def _apply(project: Project, chosen: list[Planned], action: Action, decide) -> list[Decision]:

@@ -141,6 +141,13 @@ function rejectCard(node, key) {
   decide("reject", [key], note.value.trim());
 }
 
+// the take each card shows: the server refuses a decision on a take a build has replaced since
+function seenTakes(keys) {
+  const seen = {};
+  for (const v of state.data.variants) if (keys.includes(v.key) && v.built) seen[v.key] = v.built.sha256;
+  return seen;
+}
+
 async function decide(action, keys, note) {
   if (state.busy || !keys.length) return;
   state.busy = true;
@@ -150,7 +157,7 @@ async function decide(action, keys, note) {
     const r = await fetch("/api/decide", {
       method: "POST",
       headers: {"Content-Type": "application/json", "X-Assetpipe-Token": TOKEN},
-      body: JSON.stringify({action, keys, note: note || null}),
+      body: JSON.stringify({action, keys, note: note || null, seen: seenTakes(keys)}),
     });
     const doc = await r.json();
     if (!r.ok || !doc.ok) { say(doc.error || r.statusText, true); return; }

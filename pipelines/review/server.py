@@ -3,7 +3,10 @@
     GET  /?token=T         sets the session cookie, then the page (/app.js, /app.css)
     GET  /api/variants     every variant: review state, built and approved takes, explain
     GET  /take/<sha256>    a take's bytes from the store (content-addressed: cached forever)
-    POST /api/decide       {"action": "approve"|"reject", "keys": [...], "note": "..."}
+    POST /api/decide       {"action": "approve"|"reject", "keys": [...], "note": "...", "seen": {key: sha256}}
+
+`seen` is the take the page showed for each key: a decision is refused (409, by name) when a build
+has replaced it since, so nothing is approved unseen.
 
 Writes go through pipelines.review.actions, so approvals.yaml is written exactly as the CLI writes
 it, under the same lock. Who may write: the server binds to loopback unless told otherwise, and a
@@ -48,7 +51,9 @@ class ReviewApp:
 
     project: Project
     reviewer: str
-    after: Callable[[list[actions.Decision]], None] = lambda decisions: None
+    after: Callable[[Project, list[actions.Decision]], None] = lambda project, decisions: None
+    # reads the catalog again (load_project): a page left open sees edits and builds made elsewhere
+    reload: Callable[[], Project] | None = None
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0  # set by make_server: cookies are not scoped by port, their names are
@@ -57,8 +62,15 @@ class ReviewApp:
     def cookie(self) -> str:
         return f"assetpipe_review_{self.port}"
 
+    def _current(self) -> Project:
+        """The catalog as it is on disk now; a broken edit is its path:line CatalogError."""
+        if self.reload is not None:
+            self.project = self.reload()
+        return self.project
+
     def variants(self) -> dict[str, Any]:
         with self.lock:
+            self._current()
             plan = self.project.plan()
             entries = approvals_of(self.project)
             cards = [self._card(plan, p, entries.get(p.key)) for p in plan.items]
@@ -82,22 +94,25 @@ class ReviewApp:
         }
 
     def decide(self, body: dict[str, Any]) -> dict[str, Any]:
-        action, keys, note = body.get("action"), body.get("keys"), body.get("note") or None
+        action, keys, note, seen = body.get("action"), body.get("keys"), body.get("note") or None, body.get("seen")
         if action not in ("approve", "reject") or not isinstance(keys, list) or not keys \
-                or not all(isinstance(k, str) for k in keys) or (note is not None and not isinstance(note, str)):
-            raise ValueError('expected {"action": "approve"|"reject", "keys": [variant keys], "note": text}')
+                or not all(isinstance(k, str) for k in keys) or (note is not None and not isinstance(note, str)) \
+                or (seen is not None and not (isinstance(seen, dict) and all(isinstance(v, str) for v in seen.values()))):
+            raise ValueError('expected {"action": "approve"|"reject", "keys": [variant keys], "note": text, '
+                             '"seen": {key: sha256 shown}}')
         if action == "reject" and not note:
             raise ValueError("a rejection needs a note: say what is wrong with the take")
-        known = {v.key for v in self.project.variants}
-        unknown = [k for k in keys if k not in known]
-        if unknown:
-            raise ValueError(f"not a variant of this catalog: {', '.join(unknown[:5])}")
         with self.lock:
+            self._current()
+            known = {v.key for v in self.project.variants}
+            unknown = [k for k in keys if k not in known]
+            if unknown:
+                raise ValueError(f"not a variant of this catalog: {', '.join(unknown[:5])}")
             if action == "approve":
-                decisions = actions.approve(self.project, keys, reviewer=self.reviewer, note=note)
+                decisions = actions.approve(self.project, keys, reviewer=self.reviewer, note=note, seen=seen)
             else:
-                decisions = actions.reject(self.project, keys, reviewer=self.reviewer, note=note)
-            self.after(decisions)
+                decisions = actions.reject(self.project, keys, reviewer=self.reviewer, note=note, seen=seen)
+            self.after(self.project, decisions)
         return {"ok": True, "decisions": [{"key": d.key, "changed": d.changed, "status": d.entry.status,
                                            "sha256": d.entry.sha256} for d in decisions]}
 

@@ -179,3 +179,26 @@ def test_explain_names_the_prompt_words_and_the_upstream_that_changed(built):
     new_poster = sha(root / "out/shop/poster/de.png")
     assert change["ref"] == "shop/poster/de" and change["new"] == f"sha256:{new_poster}"
     assert change["old"].startswith("sha256:") and change["old"] != change["new"]
+
+
+def test_the_page_cannot_approve_or_reject_a_take_a_build_replaced_after_it_was_shown(built):
+    from pipelines.review.server import ReviewApp
+
+    root, project = built
+    app = ReviewApp(project, "ana", reload=lambda: load_project(root))
+    shown = {v["key"]: v["built"]["sha256"] for v in app.variants()["variants"]}
+    locale = root / "locales" / "de.yaml"
+    locale.write_text(locale.read_text().replace("Gebrüht", "Gebraut"))
+    build(root)  # a colleague's build lands while the page is open
+
+    for action in ("approve", "reject"):
+        with pytest.raises(ReviewError) as err:
+            app.decide({"action": action, "keys": ["shop/poster/de", "shop/poster/en"], "note": "x",
+                        "seen": {k: shown[k] for k in ("shop/poster/de", "shop/poster/en")}})
+        assert "shop/poster/de: the take you looked at" in str(err.value) and "shop/poster/en:" not in str(err.value)
+        assert not (root / "approvals.yaml").exists()  # nothing decided, not even the unchanged one
+
+    now = {v["key"]: v["built"]["sha256"] for v in app.variants()["variants"]}
+    app.decide({"action": "approve", "keys": ["shop/poster/de"], "seen": {"shop/poster/de": now["shop/poster/de"]}})
+    assert approvals.read(root / "approvals.yaml")["shop/poster/de"].sha256 == now["shop/poster/de"] != shown["shop/poster/de"]
+
