@@ -23,6 +23,7 @@ from pipelines.outputs.write import write_outputs
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import plan_build
+from pipelines.review.checks import entry_problems
 from pipelines.review.project import approvals_of, load_project
 from pipelines.review.publish import PublishReport
 from pipelines.review.states import counts, review_infos
@@ -152,15 +153,18 @@ def report_unchecked(outs) -> None:
 
 
 def _print_review(project: Project, report: BuildReport) -> None:
-    r = counts(review_infos(report.plan, approvals_of(project)).values())
+    entries = approvals_of(project)
+    r = counts(review_infos(report.plan, entries).values())
     if r["pending"] + r["changed"]:
         print(f"review: {r['pending'] + r['changed']} variant(s) await review ({r['pending']} pending, "
               f"{r['changed']} changed); see `assetpipe review` or `assetpipe plan`")
+    warnings = [str(i) for i in entry_problems(project, report.plan, entries)]
     pub = report.published
     if pub is not None:
         print(f"published: {pub.published} approved variant(s) in {shown(pub.dir)}/")
-        for problem in pub.problems:
-            print(f"warning: {problem}", file=sys.stderr)
+        warnings += [p for p in pub.problems if p not in warnings]
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_build(catalog_dir: Path, args) -> int:

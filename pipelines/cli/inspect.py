@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pipelines.catalog.select import select
+from pipelines.review.checks import entry_problems
 from pipelines.review.project import approvals_of, load_project
 from pipelines.review.states import counts, review_infos
 
@@ -42,7 +43,9 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     project = load_project(catalog_dir)
     project.validate()
     plan = project.plan()
-    reviews = review_infos(plan, approvals_of(project))
+    entries = approvals_of(project)
+    reviews = review_infos(plan, entries)
+    problems = entry_problems(project, plan, entries)
     chosen = {v.key for v in select(project.variants, args.select)}
     items = [p for p in plan.items if p.key in chosen]
     if args.json:
@@ -50,6 +53,7 @@ def cmd_plan(catalog_dir: Path, args) -> int:
         for row in doc["variants"]:
             row["review"] = reviews[row["key"]].to_json()
         doc["totals"]["review"] = counts(reviews[p.key] for p in items)
+        doc["review_problems"] = [str(i) for i in problems]
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
@@ -79,4 +83,6 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     if any(p.status != "fresh" and p.max_takes > 1 and p.est_cost for p in items):
         print("estimates are the worst case: a take whose text check fails is retaken, up to 1 + retakes takes")
     print(f"review: {r['approved']} approved, {r['pending']} pending, {r['changed']} changed, {r['rejected']} rejected")
+    for issue in problems:
+        print(f"warning: {issue}", file=sys.stderr)
     return 0

@@ -162,6 +162,15 @@ def _issues(exc: ValidationError, key: str, lines: Lines) -> list[CatalogIssue]:
     return [issue for loc, kind, issue in out if not (kind == "missing" and loc in meant)]
 
 
+def key_lines(path: Path, display: str) -> dict[str, int]:
+    """The line of each entry, for warnings about a file that parses (see pipelines.review.checks)."""
+    try:
+        data, lines = parse_yaml(path.read_text(encoding="utf-8"), display)
+    except (OSError, UnicodeDecodeError, YamlLoadError):
+        return {}
+    return {k: lines.line((k,)) for k in data if isinstance(k, str)} if isinstance(data, dict) else {}
+
+
 # -- writing -------------------------------------------------------------------------------------
 
 def dumps(entries: dict[str, Entry]) -> str:

@@ -16,13 +16,21 @@ from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.review.actions import take_doc
 from pipelines.review.approvals import Entry
+from pipelines.review.checks import entry_problems
 from pipelines.review.states import info_of
 
 CONTEXT = 4  # words kept either side of a change in a long prompt
 
 
 def explain(project: Project, plan: Plan, entries: dict[str, Entry], keys: list[str]) -> list[dict[str, Any]]:
-    return [explain_one(project, plan, plan.by_key[k], entries.get(k)) for k in keys]
+    chosen = set(keys)
+    problems: dict[str, list[str]] = {}
+    for issue in entry_problems(project, plan, {k: e for k, e in entries.items() if k in chosen}):
+        problems.setdefault(issue.message.split(":", 1)[0], []).append(str(issue))
+    items = [explain_one(project, plan, plan.by_key[k], entries.get(k)) for k in keys]
+    for item in items:
+        item["problems"] = problems.get(item["key"], [])
+    return items
 
 
 def explain_one(project: Project, plan: Plan, p: Planned, entry: Entry | None) -> dict[str, Any]:
@@ -140,6 +148,7 @@ def render_text(item: dict[str, Any]) -> list[str]:
         then = (f"the next build makes take {rej['next_take']}" if rej["next_take"] is not None
                 else "a new take comes when its recipe or its upstream changes")
         lines.append(f"  rejected {rej['sha256'][:12]} by {rej['by']} at {rej['at']}: {rej['note'] or '(no note)'}; {then}")
+    lines += [f"  warning: {problem}" for problem in item.get("problems", [])]
     return lines
 
 

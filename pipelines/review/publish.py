@@ -25,6 +25,7 @@ from pipelines.errors import StoreError
 from pipelines.plan.plan import Plan
 from pipelines.plan.project import Project
 from pipelines.review import approvals
+from pipelines.review.checks import missing_take
 from pipelines.review.states import review_infos
 
 MANIFEST = "manifest.json"
@@ -93,9 +94,23 @@ def _place(project: Project, root: Path, v, sha: str, before: dict | None, repor
     except (StoreError, OSError) as exc:
         if before and before.get("sha256") == sha and _intact(root, before):
             return {**row, "path": before["path"], "sha256": sha, "bytes": before["bytes"], "format": before["format"]}
-        report.problems.append(f"{v.key}: the approved take {sha[:12]} cannot be published: {exc}")
+        report.problems.append(_problem(project, v.key, sha, exc))
         return None
     return {**row, "path": rel, "sha256": sha, "bytes": size, "format": {"jpg": "jpeg"}.get(ext, ext)}
+
+
+def _problem(project: Project, key: str, sha: str, exc: Exception) -> str:
+    """Why an approved take cannot be published, at its line of approvals.yaml."""
+    path = project.catalog.approvals_path
+    display = project.catalog.rel(path)
+    where = f"{display}:{approvals.key_lines(path, display).get(key, 0)}"
+    try:
+        missing = not project.store.has_blob(sha)
+    except StoreError:
+        missing = False
+    if missing:
+        return f"{where}: {missing_take(key, sha, project.catalog.cache_url)}"
+    return f"{where}: {key}: the approved take {sha[:12]} cannot be published: {exc}"
 
 
 def _intact(root: Path, row: dict) -> bool:

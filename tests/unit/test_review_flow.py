@@ -202,3 +202,26 @@ def test_the_page_cannot_approve_or_reject_a_take_a_build_replaced_after_it_was_
     app.decide({"action": "approve", "keys": ["shop/poster/de"], "seen": {"shop/poster/de": now["shop/poster/de"]}})
     assert approvals.read(root / "approvals.yaml")["shop/poster/de"].sha256 == now["shop/poster/de"] != shown["shop/poster/de"]
 
+
+def test_an_approved_hash_the_cache_does_not_hold_and_a_removed_variant_are_path_line_warnings(built):
+    from pipelines.review.checks import entry_problems
+
+    root, project = built
+    actions.approve(project, ["shop/poster"], reviewer="ana")
+    path = root / "approvals.yaml"
+    real = approvals.read(path)["shop/poster/de"].sha256
+    text = path.read_text().replace(real, "f" * 64)  # a hand edit, or a cache cleared since
+    path.write_text(text + f"shop/gone/default: {{status: approved, sha256: {real}, by: bo, at: 2026-12-01T10:00:00Z}}\n")
+    line = {k: n for n, row in enumerate(path.read_text().splitlines(), 1) for k in ("shop/poster/de", "shop/gone/default")
+            if row.startswith(k + ":")}
+
+    plan = project.plan()
+    problems = [str(i) for i in entry_problems(project, plan, approvals_of(project))]
+    assert [p.split(": ", 1)[0] for p in problems] == [f"{path}:{line['shop/gone/default']}", f"{path}:{line['shop/poster/de']}"]
+    assert "not a variant of this catalog" in problems[0] and "is no image in the cache" in problems[1]
+    assert states(project)["shop/poster/de"] == "changed" and states(project)["shop/poster/en"] == "approved"
+
+    report = publish.sync(project, plan)  # nothing was published before: the edited hash cannot be
+    assert report.problems == [problems[1]] and not (root / "published/shop/poster/de.png").exists()
+    item, = explain(project, plan, approvals_of(project), ["shop/poster/de"])
+    assert item["problems"] == [problems[1]]
