@@ -41,7 +41,8 @@ def select(variants: list[Variant], selection: str | list[str] | None) -> list[V
         pat = term.strip("+")
         hits = {v.key for v in variants if _matches(v, pat)}
         if not hits:
-            raise SelectionError(f"--select {term!r} matches no variant")
+            raise SelectionError(f"{term!r} matches no variant (a selector is a campaign, an asset, "
+                                 "campaign/asset, a glob over keys such as '*/poster/de/*', or locale=de)")
         if up_too:
             hits |= _closure(hits, lambda k: by_key[k].upstream_keys)
         if down_too:
