@@ -11,6 +11,10 @@ its upstream, so a new take of it would be the same bytes: it stays `rejected` u
 or its render settings change. A rejected take that was approved is withdrawn from publishing; an
 earlier approved take stays published (`approved:` on the entry).
 
+Approving a rejected take after all (a mis-click, a change of mind) is allowed while its recipe is
+otherwise what the catalog asks for: the entry's first take goes back to the built one, so the plan
+is fresh again and nothing is paid.
+
 A caller that showed the reviewer a take (the review page) passes `seen` (key -> the sha256 it
 showed): a decision is refused by name when the built take is no longer that one, so a build that
 lands between looking and clicking is never approved unseen.
@@ -26,6 +30,7 @@ from typing import Literal
 
 from pipelines.catalog.select import select
 from pipelines.errors import ReviewError
+from pipelines.plan.keys import take_of, with_take
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.review import approvals
@@ -48,20 +53,26 @@ def approve(project: Project, selection, *, reviewer: str, note: str | None = No
             plan: Plan | None = None, seen: dict[str, str] | None = None) -> list[Decision]:
     plan = plan or project.plan()
     chosen = _chosen(project, plan, selection)
-    problems = [f"  {p.key}: {why}" for p in chosen
-                if (why := _unapprovable(p) or _unseen(p, p.record["blob"], seen))]
+    entries = approvals.read(project.catalog.approvals_path, project.catalog.rel(project.catalog.approvals_path))
+    problems = [f"  {p.key}: {why}" for p in chosen if (why := _cannot_approve(p, entries.get(p.key), seen))]
     if problems:
         raise ReviewError(f"cannot approve {len(problems)} of the {len(chosen)} selected variant(s); nothing "
                           "was approved:\n" + "\n".join(problems))
     for p in chosen:
-        _note_take(project, p.record["blob"], p.key, p.cache_key, p.doc)
+        _note_take(project, p.head["blob"], p.key, p.head.get("cache_key"), p.head.get("doc"))  # fresh: head = plan
     at = approvals.now()
 
     def decide(p: Planned, old: Entry | None) -> Entry:
-        sha = p.record["blob"]
+        why = _cannot_approve(p, old, seen)  # again, under the lock: the file may have changed meanwhile
+        if why:
+            raise ReviewError(f"cannot approve {p.key}: {why}; nothing was approved")
+        sha = p.head["blob"]
         if old is not None and old.status == "approved" and old.sha256 == sha and note in (None, old.note):
             return old
-        return Entry(status="approved", sha256=sha, by=reviewer, at=at, note=note, take=old.take if old else 0)
+        take = old.take if old else 0
+        if _unrejecting(p, old):
+            take = take_of(p.head["doc"])  # takes start at the built one again: it is current
+        return Entry(status="approved", sha256=sha, by=reviewer, at=at, note=note, take=take)
 
     return _apply(project, chosen, "approve", decide)
 
@@ -103,13 +114,22 @@ def _chosen(project: Project, plan: Plan, selection) -> list[Planned]:
     return [plan.by_key[v.key] for v in select(project.variants, selection)]
 
 
-def _unapprovable(p: Planned) -> str | None:
+def _cannot_approve(p: Planned, entry: Entry | None, seen: dict[str, str] | None) -> str | None:
     if p.status == "fresh" and p.record is not None:
-        return None
+        return _unseen(p, p.record["blob"], seen)
+    if _unrejecting(p, entry):
+        return _unseen(p, p.head["blob"], seen)
     if p.head is None:
         return "never built: build it, look at it, then approve it"
     return (f"the built image is not what the catalog asks for now ({p.status}: {p.reason}); its last build "
             "failed or it was edited since: build it, then approve")
+
+
+def _unrejecting(p: Planned, entry: Entry | None) -> bool:
+    """The built take is the rejected one, and only the rejection moved the recipe's take number."""
+    head = p.head or {}
+    return (entry is not None and entry.status == "rejected" and bool(head.get("blob")) and head["blob"] == entry.sha256
+            and head.get("doc") is not None and with_take(head["doc"], 0) == with_take(p.doc, 0))
 
 
 def _unseen(p: Planned, sha: str, seen: dict[str, str] | None) -> str | None:

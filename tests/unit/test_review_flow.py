@@ -225,3 +225,26 @@ def test_an_approved_hash_the_cache_does_not_hold_and_a_removed_variant_are_path
     assert report.problems == [problems[1]] and not (root / "published/shop/poster/de.png").exists()
     item, = explain(project, plan, approvals_of(project), ["shop/poster/de"])
     assert item["problems"] == [problems[1]]
+
+
+def test_approving_a_rejected_take_after_all_makes_it_current_again_at_no_cost(built):
+    root, project = built
+    key = "shop/poster/en"
+    shown = sha(root / "out/shop/poster/en.png")
+    actions.reject(project, [key], reviewer="bo", note="too dark")
+    assert project.plan().by_key[key].status == "changed"
+
+    actions.approve(project, [key], reviewer="bo", note="on second look, fine")
+    entry = approvals.read(root / "approvals.yaml")[key]
+    assert (entry.status, entry.sha256, entry.take) == ("approved", shown, 0)
+    assert project.plan().by_key[key].status == "fresh" and states(project)[key] == "approved"
+    publish.sync(project)
+    assert sha(root / "published/shop/poster/en.png") == shown
+    _, engine, outcomes = build(root)
+    assert engine.calls == 0 and not outcomes  # nothing to pay for
+
+    locale = root / "locales" / "en.yaml"  # a rejected take whose recipe moved on cannot be approved
+    actions.reject(project, [key], reviewer="bo", note="too dark after all")
+    locale.write_text("headline: Brewed for all of us\n")
+    with pytest.raises(ReviewError, match=f"{key}: the built image is not what the catalog asks for now"):
+        actions.approve(load_project(root), [key], reviewer="bo")
