@@ -53,7 +53,7 @@ def cmd_plan(catalog_dir: Path, args) -> int:
         for row in doc["variants"]:
             row["review"] = reviews[row["key"]].to_json()
         doc["totals"]["review"] = counts(reviews[p.key] for p in items)
-        doc["review_problems"] = [str(i) for i in problems]
+        doc["totals"]["review_problems"] = [str(i) for i in problems]  # the top level stays {variants, totals}
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0

@@ -215,6 +215,27 @@ def test_a_hand_edited_typo_is_a_path_line_error(tmp_path):
     assert "catalog/approvals.yaml:2: brewlab_launch/mug_hero/default: unknown field 'stauts' (did you mean 'status'?)" in err
 
 
+
+def test_an_approved_hash_the_cache_does_not_hold_is_a_warning_at_its_line_and_is_kept(draft):
+    cat = draft
+    ok("approve", "mug_hero", "mug_loft", catalog=cat)
+    text = (cat / "approvals.yaml").read_text()
+    real = sha(cat / "out" / "brewlab_launch" / "mug_loft" / "default.png")
+    edited = text.replace(real, "c" * 64) + ("brewlab_launch/mug_gone/default: {status: approved, sha256: %s, by: ana, "
+                                             "at: 2026-12-01T10:00:00Z}\n" % ("d" * 64))
+    (cat / "approvals.yaml").write_text(edited)
+    line = next(n for n, row in enumerate(edited.splitlines(), 1) if row.startswith("brewlab_launch/mug_loft/"))
+    for command in (["plan"], ["build"], ["explain", "mug_loft"]):
+        code, out, err = run_cli(*command, catalog=cat, env=ANA)
+        assert code == 0 and "Traceback" not in out + err, out + err
+        assert f"catalog/approvals.yaml:{line}: brewlab_launch/mug_loft/default: the approved sha256 cccccccccccc" in out + err
+        gone = "catalog/approvals.yaml:5: brewlab_launch/mug_gone/default is not a variant of this catalog"
+        assert (gone in err) == (command[0] != "explain")  # explain speaks of what it was asked about
+    assert review_states(cat)["brewlab_launch/mug_loft/default"] == "changed"
+    assert (cat / "approvals.yaml").read_text() == edited  # kept as written: the fix is the reviewer's
+    assert "brewlab_launch/mug_loft/default.png" not in published(cat)  # published/ holds only what the file approves
+    assert "brewlab_launch/mug_hero/default.png" in published(cat)
+
 def test_two_processes_approving_at_once_lose_no_entry(draft):
     cat = draft
     env = {k: v for k, v in os.environ.items() if k not in ("ASSETPIPE_CATALOG", "DAGSTER_HOME")}
