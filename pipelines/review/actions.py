@@ -51,6 +51,7 @@ class Decision:
 
 def approve(project: Project, selection, *, reviewer: str, note: str | None = None,
             plan: Plan | None = None, seen: dict[str, str] | None = None) -> list[Decision]:
+    note = (note or "").strip() or None  # a blank note is no note
     plan = plan or project.plan()
     chosen = _chosen(project, plan, selection)
     entries = approvals.read(project.catalog.approvals_path, project.catalog.rel(project.catalog.approvals_path))
@@ -79,6 +80,9 @@ def approve(project: Project, selection, *, reviewer: str, note: str | None = No
 
 def reject(project: Project, selection, *, reviewer: str, note: str, plan: Plan | None = None,
            seen: dict[str, str] | None = None) -> list[Decision]:
+    note = (note or "").strip()
+    if not note:
+        raise ReviewError("a rejection needs a note: say what is wrong with the take (--note TEXT)")
     plan = plan or project.plan()
     chosen = _chosen(project, plan, selection)
     problems = [f"  {p.key}: {why}" for p in chosen

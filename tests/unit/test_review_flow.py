@@ -132,6 +132,14 @@ def test_a_rejected_take_is_withdrawn_and_the_next_build_makes_a_new_take_pendin
     assert project.plan().by_key["shop/poster/en"].status == "fresh"  # the retake is kept, not redone
 
 
+@pytest.mark.parametrize("note", ["", "   "])
+def test_a_rejection_without_a_note_is_refused_and_writes_nothing(built, note):
+    root, project = built
+    with pytest.raises(ReviewError, match="a rejection needs a note"):
+        actions.reject(project, ["shop/poster/en"], reviewer="bo", note=note)
+    assert not (root / "approvals.yaml").exists()
+
+
 def test_approving_what_is_not_built_is_an_error_naming_it(tmp_path):
     root = write_catalog(tmp_path / "cat", CATALOG)
     project = load_project(root)
