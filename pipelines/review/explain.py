@@ -161,6 +161,8 @@ def change_text(c: dict[str, Any]) -> str:
     if what == "input":
         label = f"upstream {c['ref']}" if c["kind"] == "upstream" else f"input file {c['ref']}" if c["ref"] else "input"
         return f"{label} ({c['role']}): {_digest(c['old'])} -> {_digest(c['new'])}"
+    if what == "take":
+        return f"take: {_v(c['old'])} -> {_v(c['new'])} (a new take of the same request)"
     return f"{what}: {_v(c['old'])} -> {_v(c['new'])}"
 
 
