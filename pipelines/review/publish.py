@@ -85,8 +85,7 @@ def _place(project: Project, root: Path, v, sha: str, before: dict | None, repor
     if before and before.get("sha256") == sha and _intact(root, before):
         return {**row, "path": before["path"], "sha256": sha, "bytes": before["bytes"], "format": before["format"]}
     try:
-        src = project.store.blob_path(sha)
-        ext = _ext(src)
+        ext = _ext(project.store.read_blob_head(sha, 12))  # the header only: no download of a remote blob
         rel = f"{v.campaign}/{v.asset}/{v.vid}.{ext}"
         if project.store.export_blob(sha, root / rel):
             report.copied.append(rel)
@@ -138,9 +137,7 @@ def _withdraw(root: Path, rel: str, sha: str | None, report: PublishReport) -> N
         parent = parent.parent
 
 
-def _ext(path: Path) -> str:
-    with open(path, "rb") as f:
-        head = f.read(12)
+def _ext(head: bytes) -> str:
     for magic, ext in EXT.items():
         if head.startswith(magic) and (ext != "webp" or head[8:12] == b"WEBP"):
             return ext
