@@ -18,9 +18,8 @@ from pipelines.coordination import Coordinator, coordinator_for
 from pipelines.errors import CatalogError, CatalogIssue
 from pipelines.plan.plan import Plan, Planner
 from pipelines.plan.pool import ProviderPool
-from pipelines.plan.requests import request_for
+from pipelines.plan.requests import estimate_request
 from pipelines.plan.unsettled import annotate
-from providers.base import InputImage
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Project:
     def estimate(self, v: Variant) -> float:
         if v.provider is None:
             return 0.0
-        return self.pool.estimate(v.provider, request_for(v, ""))
+        return self.pool.estimate(v.provider, estimate_request(v))
 
     def planner(self) -> Planner:
         return Planner(self.catalog, self.store, self.hasher, self.estimate)
@@ -80,10 +79,7 @@ class Project:
             except Exception as exc:  # unknown type, bad options
                 issues.append(_at(v.source, f"provider {v.provider!r}: {exc}"))
                 continue
-            dummy = InputImage(Path("x.png"), "0" * 64, "x.png")
-            images = tuple(dummy for i in v.inputs if i.role == "image")
-            mask = dummy if any(i.role == "mask" for i in v.inputs) else None
-            for problem in provider.problems(request_for(v, "", images, mask)):
+            for problem in provider.problems(estimate_request(v)):
                 issues.append(_at(v.source, f"{v.key}: {problem}"))
         return issues
 
