@@ -16,6 +16,7 @@ from typing import Callable
 
 from pipelines.cli.paths import shown
 from pipelines.cli.signals import SignalLog
+from pipelines.engine.billing import totals as bill_totals
 from pipelines.engine.outcome import Outcome
 from pipelines.engine.stop import forget_stops, last_stop
 from pipelines.errors import BudgetExceeded, BuildError
@@ -87,6 +88,16 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
     write_outputs(project, plan, report.outcomes)
     report.elapsed_s = time.monotonic() - t0
     return report
+
+
+def bill_line(report: BuildReport) -> str | None:
+    """Estimate against bill for this build's paid calls whose cost the vendor reported."""
+    t = bill_totals([o.record for o in report.outcomes.values() if o.status == "built" and o.record
+                     and o.record.get("lane")])
+    if not t["billed_calls"]:
+        return None
+    return (f"estimate vs bill: {t['billed_calls']} call(s) estimated ${t['estimated_usd']:.4f}, vendors billed "
+            f"${t['billed_usd']:.4f}" + (f" ({t['billed_over_estimate']}x)" if t["billed_over_estimate"] else ""))
 
 
 def preflight(project: Project, to_build: list[Planned]) -> None:
@@ -165,6 +176,9 @@ def cmd_build(catalog_dir: Path, args) -> int:
         print(f"nothing to do: all {len(project.variants)} variants are fresh")
     else:
         print(summary_line(report))
+    bills = bill_line(report)
+    if bills:
+        print(bills)
     print(f"outputs in {shown(out_dir)}/  manifest {shown(out_dir / 'manifest.json')}  gallery {shown(out_dir / 'index.html')}")
     bad_checks = _report_problems(report, args.retry_maybe_billed)
     if last_stop() is not None:

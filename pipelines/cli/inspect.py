@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from pipelines.cache import calibration
 from pipelines.catalog.select import select
 from pipelines.plan.project import Project
 
@@ -43,8 +44,11 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     plan = project.plan()
     chosen = {v.key for v in select(project.variants, args.select)}
     items = [p for p in plan.items if p.key in chosen]
+    history = calibration.summary(project.store)
     if args.json:
-        json.dump(plan.to_json(items), sys.stdout, indent=2, ensure_ascii=False)
+        doc = plan.to_json(items)
+        doc["calibration"] = history
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
     width = max((len(p.key) for p in items), default=10)
@@ -70,4 +74,5 @@ def cmd_plan(catalog_dir: Path, args) -> int:
                                                              for e in plan.elsewhere})))
     if any(p.status != "fresh" and p.max_takes > 1 and p.est_cost for p in items):
         print("estimates are the worst case: a take whose text check fails is retaken, up to 1 + retakes takes")
+    print(calibration.describe(history))
     return 0

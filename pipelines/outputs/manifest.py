@@ -36,6 +36,7 @@ def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path)
             if built_now and rec.get("resumed_from_build"):
                 e["collected_from_build"] = rec["resumed_from_build"]
             _takes(e, out, p)
+            e.update(billing_of(rec))
         if out is not None and not out.ok:
             e.update(status=out.status, error=out.error, path=None, sha256=None)
             if out.maybe_billed:
@@ -55,6 +56,15 @@ def _takes(e: dict[str, Any], out: Outcome | None, p: Planned) -> None:
     if takes or planned.take or planned.max_takes > 1:
         e["takes"] = takes or planned.take + 1
         e["take"] = planned.take + 1  # 1 = the first
+
+
+BILLING_KEYS = ("estimate_usd", "billed_usd", "billed_basis", "lane", "pool", "batch_id")
+
+
+def billing_of(rec: dict[str, Any]) -> dict[str, Any]:
+    """How a paid image was made and priced: its estimate, the vendor's bill (and its basis), the
+    lane, the pool it was chosen from and its batch. A render or a draft has none of these."""
+    return {k: rec[k] for k in BILLING_KEYS if rec.get(k) is not None}
 
 
 def write_manifest(output_dir: Path, entries: list[dict[str, Any]], totals: dict[str, Any]) -> Path:

@@ -65,6 +65,17 @@ class ProviderPool:
             return float(override)
         return float(self.get(name).estimate_cost(req))
 
+    def estimate_for(self, maker: str, configured: str, req: ImageRequest) -> float | None:
+        """The estimate for the provider entry that made an image (a pool's member), else for the
+        entry the variant names; None when neither prices (the maker is not in this catalog)."""
+        for name in (maker, configured):
+            if name in self.catalog.settings.providers:
+                try:
+                    return self.estimate(name, req)
+                except ValueError:
+                    return None
+        return None
+
     async def aclose(self) -> None:
         for p in self._providers.values():
             await p.aclose()
