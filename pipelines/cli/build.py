@@ -101,22 +101,28 @@ def bill_line(report: BuildReport) -> str | None:
 
 
 def preflight(project: Project, to_build: list[Planned]) -> None:
-    """Refuse before anything runs when a vendor's key is not exported, or the cache or the
-    coordination cannot be used."""
+    """Refuse before anything runs when a vendor's key is not exported (a pool: when none of its
+    members' keys is), or the cache or the coordination cannot be used."""
     missing: dict[str, list[str]] = {}
     for p in to_build:
         name = p.variant.provider
         if name is None:
             continue
-        provider = project.pool.get(name)
-        env = provider.config.api_key_env
-        if getattr(provider, "needs_key", True) and not (env and os.environ.get(env)):
-            missing.setdefault(f"{name} needs {env or 'api_key_env in catalog.yaml'}", []).append(p.key)
+        members = [project.pool.get(m) for m in project.pool.members(name)]
+        if any(_has_key(m) for m in members):
+            continue
+        envs = " or ".join(m.config.api_key_env or "api_key_env in catalog.yaml" for m in members)
+        missing.setdefault(f"{name} needs {envs}", []).append(p.key)
     if missing:
         lines = [f"{what} (for {len(keys)} variant(s), e.g. {keys[0]})" for what, keys in missing.items()]
         raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(lines))
     if to_build:  # a bucket that is missing, refused credentials, an unreachable coordination database
         project.check_shared()
+
+
+def _has_key(provider) -> bool:
+    env = provider.config.api_key_env
+    return not getattr(provider, "needs_key", True) or bool(env and os.environ.get(env))
 
 
 def format_outcome(out: Outcome) -> str:

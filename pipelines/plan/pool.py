@@ -47,6 +47,12 @@ class ProviderPool:
         p = self._providers.get(name)
         if p is None:
             cfg = self.catalog.settings.providers[name]
+            if cfg.type == "pool":  # its members are this catalog's own instances, limits and all
+                from pipelines.plan.pools import PoolProvider
+
+                p = PoolProvider(name, cfg, [self.get(m) for m in cfg.members or []], self.estimate)
+                self._providers[name] = p
+                return p
             cls = provider_class(cfg.type)
             limiter = Limiter(name, cfg.max_concurrency, cfg.requests_per_minute, shared=self._slots(name, cfg))
             p = cls(name, cfg, client=self.client, uploader=self.uploader(), limiter=limiter)
@@ -80,6 +86,11 @@ class ProviderPool:
         for p in self._providers.values():
             await p.aclose()
         self._providers.clear()
+
+    def members(self, name: str) -> list[str]:
+        """The entries that may make an image for `name`: a pool's members, else the entry itself."""
+        cfg = self.catalog.settings.providers[name]
+        return list(cfg.members or []) if cfg.type == "pool" else [name]
 
 
 def _safe(name: str) -> str:
