@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from pipelines.batch.lane import BatchLane
 from pipelines.cli.paths import shown
 from pipelines.cli.signals import SignalLog
-from pipelines.engine.billing import totals as bill_totals
 from pipelines.engine.outcome import Outcome
 from pipelines.engine.stop import forget_stops, last_stop
 from pipelines.errors import BudgetExceeded, BuildError
 from pipelines.outputs.write import write_outputs
+from pipelines.plan.billing import totals as bill_totals
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import plan_build
@@ -35,6 +36,7 @@ class BuildReport:
     elapsed_s: float = 0.0
     run_id: str | None = None
     dry_run: bool = False
+    batch: BatchLane | None = None
 
     @property
     def failed(self) -> list[Outcome]:
@@ -56,15 +58,27 @@ class BuildReport:
 
 
 def build(project: Project, *, selection=None, max_cost: float | None = None, refresh: bool = False,
-          dry_run: bool = False, retry_maybe_billed: bool = False, echo: Callable[[str], None] = print) -> BuildReport:
+          dry_run: bool = False, retry_maybe_billed: bool = False, lane: str | None = None, wait: bool = False,
+          echo: Callable[[str], None] = print) -> BuildReport:
     t0 = time.monotonic()
+    project.lane = "sync" if refresh else lane  # a refresh pays for a new take now, in the sync lane
+    batch = BatchLane(project, echo, refresh=refresh, retry_maybe_billed=retry_maybe_billed)
+    if not dry_run:
+        batch.collect()  # finished batches into the store first: collected, never paid again
     plan, to_build, estimate = plan_build(project, selection, refresh, retry_maybe_billed)
-    report = BuildReport(plan, to_build, estimate, dry_run=dry_run)
+    report = BuildReport(plan, to_build, estimate, dry_run=dry_run, batch=batch)
     if max_cost is not None and estimate > max_cost + 1e-9:
         raise BudgetExceeded(estimate, max_cost)
     if dry_run:
         return report
     preflight(project, to_build)
+
+    def on_outcome(out: Outcome) -> None:
+        if out.status == "cached" and out.key in batch.collected:
+            out.status = "built"  # collected from its batch by this build: paid for here
+        report.outcomes[out.key] = out
+        echo(format_outcome(out))
+
     if to_build:
         held = [p for p in to_build if p.held]
         note = ""
@@ -73,18 +87,21 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
             note = (f"; {len(held)} of them may have been billed once already (up to ${possibly:.2f}): "
                     + ("re-sent, counted in the estimate" if retry_maybe_billed else "held, not re-sent"))
         echo(f"building {len(to_build)} variant(s), estimated ${estimate:.2f}{note}")
+    for sync_now in batch.rounds(selection, to_build, wait=wait):
         from pipelines.orchestration.run import (
             run_variants,  # Dagster: only when there is work
         )
 
-        def on_outcome(out: Outcome) -> None:
-            report.outcomes[out.key] = out
-            echo(format_outcome(out))
-
-        report.run_id = run_variants(project, to_build, refresh=refresh, on_outcome=on_outcome,
+        report.run_id = run_variants(project, sync_now, refresh=refresh, on_outcome=on_outcome,
                                      retry_maybe_billed=retry_maybe_billed)
+        if last_stop() is not None:  # a stop signal: no new round, no new batch
+            break
+    if to_build or batch.collected:
         plan = project.plan()  # final state, for the manifest
         report.plan = plan
+    for key, f in batch.failed.items():
+        if key in plan.by_key and key not in report.outcomes:
+            report.outcomes[key] = Outcome(plan.by_key[key], "failed", error=f["error"], maybe_billed=f["billed"])
     write_outputs(project, plan, report.outcomes)
     report.elapsed_s = time.monotonic() - t0
     return report
@@ -170,7 +187,8 @@ def cmd_build(catalog_dir: Path, args) -> int:
     forget_stops()
     with SignalLog() as signals:
         report = build(project, selection=args.select, max_cost=args.max_cost, refresh=args.refresh,
-                       dry_run=args.dry_run, retry_maybe_billed=args.retry_maybe_billed)
+                       dry_run=args.dry_run, retry_maybe_billed=args.retry_maybe_billed,
+                       lane=getattr(args, "lane", None), wait=getattr(args, "wait", False))
     if args.dry_run:
         for p in report.to_build:
             what = "held (may have been billed)" if p.held and not args.retry_maybe_billed else p.status
@@ -178,8 +196,12 @@ def cmd_build(catalog_dir: Path, args) -> int:
         print(f"dry run: {len(report.to_build)} variant(s), estimated ${report.estimate_usd:.2f}; nothing was built")
         return 0
     out_dir = project.catalog.output_dir
-    if not report.to_build:
+    pending = [p for p in report.plan.items if p.batch]
+    if not report.to_build and not report.outcomes and not pending:
         print(f"nothing to do: all {len(project.variants)} variants are fresh")
+    elif not report.outcomes:
+        print(f"\nnothing built now; {len(pending)} variant(s) in open batches "
+              "(`assetpipe build` collects them when they finish, `--wait` waits for them)")
     else:
         print(summary_line(report))
     bills = bill_line(report)

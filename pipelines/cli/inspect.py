@@ -7,8 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from pipelines.batch.lane import BatchLane
 from pipelines.cache import calibration
+from pipelines.cache.batches import load_open
 from pipelines.catalog.select import select
+from pipelines.plan.lanes import lane_of
 from pipelines.plan.project import Project
 
 
@@ -40,7 +43,10 @@ def outside_notes(catalog) -> list[str]:
 
 def cmd_plan(catalog_dir: Path, args) -> int:
     project = Project.load(catalog_dir)
+    project.lane = getattr(args, "lane", None)
     project.validate()
+    lane = BatchLane(project, (lambda m: print(m, file=sys.stderr)) if args.json else print)
+    lane.collect()  # finished batches into the store: the plan then shows them in the cache
     plan = project.plan()
     chosen = {v.key for v in select(project.variants, args.select)}
     items = [p for p in plan.items if p.key in chosen]
@@ -48,6 +54,7 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     if args.json:
         doc = plan.to_json(items)
         doc["calibration"] = history
+        doc["batches"] = batches_json(project, items)
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
@@ -74,5 +81,29 @@ def cmd_plan(catalog_dir: Path, args) -> int:
                                                              for e in plan.elsewhere})))
     if any(p.status != "fresh" and p.max_takes > 1 and p.est_cost for p in items):
         print("estimates are the worst case: a take whose text check fails is retaken, up to 1 + retakes takes")
+    saving = lane_saving(project, items)
+    if saving:
+        print(f"the batch lane: ${saving[0]:.2f} for {saving[2]} variant(s) that cost ${saving[1]:.2f} in the sync lane "
+              f"(saving ${saving[1] - saving[0]:.2f})")
     print(calibration.describe(history))
+
+
+def lane_saving(project: Project, items) -> tuple[float, float, int] | None:
+    """(batch price, sync price, count) of the variants to build in the batch lane."""
+    todo = [p for p in items if p.status != "fresh" and not p.batch and p.record is None
+            and lane_of(project, p.variant) == "batch"]
+    if not todo:
+        return None
+    return (round(sum(p.est_cost for p in todo), 4), round(sum(project.sync_estimate(p.variant) for p in todo), 4),
+            len(todo))
+
+
+def batches_json(project: Project, items) -> dict:
+    saving = lane_saving(project, items)
+    return {"open": [{"record": r["id"], "batch_id": r.get("batch_id"), "provider": r["provider"],
+                      "status": r.get("status") or r["state"], "variants": len(r["items"]),
+                      "created_at": r["created_at"]} for r in load_open(project.store)],
+            "batch_lane": None if saving is None else {"estimated_usd": saving[0], "sync_lane_usd": saving[1],
+                                                       "saving_usd": round(saving[1] - saving[0], 4),
+                                                       "variants": saving[2]}}
     return 0

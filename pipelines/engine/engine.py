@@ -29,17 +29,16 @@ from pipelines.cache import calibration
 from pipelines.cache.journal import Journal, StoreJournal
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog
-from pipelines.engine.billing import bill_fields, bill_of
 from pipelines.engine.calls import Held, PaidCall
 from pipelines.engine.outcome import Outcome, OutcomeStatus
 from pipelines.engine.render import render_image
 from pipelines.engine.retakes import settle
 from pipelines.engine.stop import Stop, forcing_signals
 from pipelines.errors import AssetpipeError, BlobDamaged, NotSentError
+from pipelines.plan.billing import bill_fields, bill_of
 from pipelines.plan.plan import Planned, Planner
 from pipelines.plan.pool import ProviderPool
 from pipelines.plan.requests import image_request, verified_input
-from pipelines.plan.requests import image_request
 from providers.pricing import PRICE_TABLE_VERSION
 
 

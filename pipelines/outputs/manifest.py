@@ -37,6 +37,8 @@ def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path)
                 e["collected_from_build"] = rec["resumed_from_build"]
             _takes(e, out, p)
             e.update(billing_of(rec))
+        if p.batch and rec is None:
+            e["batch"] = p.batch  # waiting in an open batch: a later build collects it
         if out is not None and not out.ok:
             e.update(status=out.status, error=out.error, path=None, sha256=None)
             if out.maybe_billed:

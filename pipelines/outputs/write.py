@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pipelines.cache.integrity import export_verified, quarantine_damage
-from pipelines.engine.billing import totals as bill_totals
 from pipelines.engine.outcome import Outcome
 from pipelines.errors import BlobDamaged
 from pipelines.outputs.gallery import write_gallery
 from pipelines.outputs.manifest import manifest_entries, write_manifest
+from pipelines.plan.billing import totals as bill_totals
 from pipelines.plan.plan import Plan
 from pipelines.plan.project import Project
 

@@ -38,6 +38,7 @@ class Planned:
     # open journal entries of this cache key (pipelines.plan.unsettled): calls an earlier build sent
     unsettled: list[Any] = field(default_factory=list)
     held: bool = False  # one of them may have been billed and cannot be picked up: not re-sent
+    batch: dict[str, Any] | None = None  # the open batch this key is in (pipelines.plan.lanes)
     last: dict[str, Any] = field(default_factory=dict)  # the current take's checks and takes, from its last build
 
     @property
@@ -111,6 +112,7 @@ def _row(p: Planned) -> dict[str, Any]:
         "unsettled": [{"build": e.build, "provider": e.provider, "vendor": e.vendor, "job_id": e.job_id,
                        "take": e.take, "sent_at": e.sent_at, "resumable": e.resumable, "note": e.note}
                       for e in p.unsettled],
+        **({"batch": p.batch} if p.batch else {}),
     }
 
 

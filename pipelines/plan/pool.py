@@ -19,6 +19,7 @@ from pipelines.catalog.loader import Catalog
 from pipelines.coordination import Coordinator, LocalCoordinator
 from providers.base import ImageProvider, ImageRequest, ProviderConfig
 from providers.limits import FileSlots, Limiter, SharedSlots, key_fingerprint
+from providers.pricing import lane_factor
 from providers.registry import provider_class
 
 
@@ -65,11 +66,15 @@ class ProviderPool:
             return FileSlots(self.lock_dir / f"local-{_safe(name)}", cfg.max_concurrency)
         return self.coordinator.slots(key_fingerprint(cfg.type, cfg.base_url, key), cfg.max_concurrency)
 
-    def estimate(self, name: str, req: ImageRequest) -> float:
+    def estimate(self, name: str, req: ImageRequest, lane: str = "sync") -> float:
+        """USD for one call of entry `name`: catalog.yaml's `pricing:` override (the synchronous
+        price) or the price table, times the lane's share (the Batch API: half)."""
+        cfg = self.catalog.settings.providers[name]
+        factor = 1.0 if cfg.type == "pool" else lane_factor(cfg.type, lane)
         override = self.catalog.settings.pricing.get(name)
         if override is not None:
-            return float(override)
-        return float(self.get(name).estimate_cost(req))
+            return float(override) * factor
+        return float(self.get(name).estimate_cost(req)) * factor
 
     def estimate_for(self, maker: str, configured: str, req: ImageRequest) -> float | None:
         """The estimate for the provider entry that made an image (a pool's member), else for the

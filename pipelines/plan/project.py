@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.cache.batches import open_keys
 from pipelines.cache.hashing import FileHasher
 from pipelines.cache.journal import StoreJournal
 from pipelines.cache.store import Store
@@ -16,6 +17,7 @@ from pipelines.catalog.variant import Variant
 from pipelines.catalog.variants import expand
 from pipelines.coordination import Coordinator, coordinator_for
 from pipelines.errors import CatalogError, CatalogIssue
+from pipelines.plan import lanes
 from pipelines.plan.plan import Plan, Planner
 from pipelines.plan.pool import ProviderPool
 from pipelines.plan.requests import estimate_request
@@ -30,6 +32,7 @@ class Project:
     hasher: FileHasher
     pool: ProviderPool = field(default=None)  # type: ignore[assignment]
     coordinator: Coordinator = field(default=None)  # type: ignore[assignment]
+    lane: str | None = None  # `--lane`: overrides the catalog's and the campaigns' `lane:`
 
     @classmethod
     def load(cls, root: Path | str) -> "Project":
@@ -48,9 +51,15 @@ class Project:
         self.coordinator.check()
 
     def estimate(self, v: Variant) -> float:
+        """The price of building `v` in its lane (the batch lane at the batch price)."""
         if v.provider is None:
             return 0.0
+        if lanes.lane_of(self, v) == "batch":
+            return self.pool.estimate(lanes.batch_entry(self, v.provider), estimate_request(v), lane="batch")
         return self.pool.estimate(v.provider, estimate_request(v))
+
+    def sync_estimate(self, v: Variant) -> float:
+        return 0.0 if v.provider is None else self.pool.estimate(v.provider, estimate_request(v))
 
     def planner(self) -> Planner:
         return Planner(self.catalog, self.store, self.hasher, self.estimate)
@@ -66,6 +75,7 @@ class Project:
             self.hasher.save()
         providers = self.catalog.settings.providers
         annotate(plan, self.journal, self.store, lambda name: providers[name].type if name in providers else None)
+        lanes.annotate_pending(plan, open_keys(self.store))
         return plan
 
     def provider_issues(self) -> list[CatalogIssue]:
@@ -81,6 +91,7 @@ class Project:
                 continue
             for problem in provider.problems(estimate_request(v)):
                 issues.append(_at(v.source, f"{v.key}: {problem}"))
+        issues += [_at(v.source, f"{v.key}: {problem}") for v, problem in lanes.lane_problems(self)]
         return issues
 
     def validate(self) -> None:

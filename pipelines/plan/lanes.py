@@ -1,0 +1,94 @@
+"""Which lane pays for a variant, and what the plan says about keys in open batches.
+
+    sync    one call per image, now (the default)
+    batch   OpenAI's Batch API: half the price, results within 24 h (pipelines/batch)
+
+A variant's lane is `--lane` when given, else its campaign's `lane:`, else catalog.yaml's. Only a
+paid generate or edit whose provider offers the Batch API (or a pool with a member that does) goes
+to the batch lane; renders and drafts are free and local, and always run at once. `--refresh`
+always runs in the sync lane. No lane changes a cache key: the same image is the same key,
+whichever lane paid for it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipelines.catalog.variant import Variant
+from pipelines.plan.plan import Plan, Planned
+
+if TYPE_CHECKING:
+    from pipelines.plan.project import Project
+
+
+def wanted_lane(project: "Project", v: Variant) -> str:
+    """The lane the catalog (or --lane) asks for this variant."""
+    if project.lane:
+        return project.lane
+    for cf in project.catalog.campaigns:
+        if cf.spec.campaign == v.campaign and cf.spec.lane:
+            return cf.spec.lane
+    return project.catalog.settings.lane
+
+
+def batch_entry(project: "Project", provider: str | None) -> str | None:
+    """The provider entry that submits this provider's batches: itself, or a pool's first member
+    (in the order its strategy prefers) that offers the Batch API; None when none does."""
+    from providers.batch import supports_batch
+
+    if provider is None:
+        return None
+    for name in project.pool.members(provider):
+        if supports_batch(project.pool.get(name)):
+            return name
+    return None
+
+
+def lane_of(project: "Project", v: Variant) -> str:
+    """The lane this variant is built in: batch only when asked for and possible."""
+    if v.operation == "render" or v.provider is None or wanted_lane(project, v) != "batch":
+        return "sync"
+    if project.catalog.settings.providers[v.provider].type == "draft":
+        return "sync"  # free and offline: nothing to save
+    return "batch" if batch_entry(project, v.provider) else "sync"
+
+
+def lane_problems(project: "Project") -> list[tuple[Variant, str]]:
+    """Variants asked for the batch lane whose provider has no Batch API: an error before anything
+    is spent (a budget planned at half price must not be spent at full price)."""
+    out = []
+    for v in project.variants:
+        if v.operation == "render" or v.provider is None or wanted_lane(project, v) != "batch":
+            continue
+        if project.catalog.settings.providers[v.provider].type == "draft":
+            continue
+        if batch_entry(project, v.provider) is None:
+            out.append((v, f"the batch lane needs a provider with OpenAI's Batch API; {v.provider!r} has none "
+                           "(an OpenAI-compatible host: `options: {batch: true}` if it offers /v1/batches)"))
+    return out
+
+
+def annotate_pending(plan: Plan, pending: dict[str, dict]) -> None:
+    """Keys in open batches: said so in the plan, and priced at nothing more (already submitted)."""
+    for p in plan.items:
+        info = pending.get(p.cache_key)
+        if info is None or p.status == "fresh" or p.record is not None:
+            continue
+        p.batch = info
+        p.est_cost = 0.0
+        state = info.get("status") or "submitted"
+        p.reasons.append(f"in batch {info.get('batch_id') or info.get('record')} ({state}): a later build collects it")
+
+
+def drop_pending(to_build: list[Planned]) -> tuple[list[Planned], list[Planned]]:
+    """(what can be built now, what waits): variants in open batches wait, and so does everything
+    downstream of them."""
+    waiting = {p.key for p in to_build if p.batch}
+    changed = True
+    while changed:
+        changed = False
+        for p in to_build:
+            if p.key not in waiting and any(up in waiting for up in p.variant.upstream_keys):
+                waiting.add(p.key)
+                changed = True
+    return [p for p in to_build if p.key not in waiting], [p for p in to_build if p.key in waiting]
