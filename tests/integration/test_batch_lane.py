@@ -202,3 +202,22 @@ def test_a_lost_create_answer_is_found_again_never_created_twice(tmp_path, emu, 
     out = build(cat, "--lane", "batch")
     assert "3 of 3 image(s) stored" in out
     assert len(batches(emu)) == 1 and sorted(emu.billed.values()) == [1] * 3
+
+
+def test_a_schedule_tick_of_a_batch_lane_campaign_submits_then_collects(tmp_path, emu, clock, monkeypatch):
+    from pipelines.orchestration.schedules import batch_tick
+    from pipelines.plan.project import Project
+
+    cat = catalog(tmp_path / "cat", emu, gens=2, edits=0)
+    text = (cat / "campaigns" / "c.yaml").read_text().replace("campaign: c\n", "campaign: c\nlane: batch\n")
+    (cat / "campaigns" / "c.yaml").write_text(text)
+    monkeypatch.setenv(KEY_ENV, KEY)
+    todo, estimate, note, _ = batch_tick(Project.load(cat), ["c/*"])
+    assert todo == [] and "submitted batch batch_" in note and len(batches(emu)) == 1
+    todo, _, note, _ = batch_tick(Project.load(cat), ["c/*"])
+    assert todo == [] and "pending batch" in note  # still running: nothing submitted again
+    clock.advance(10)
+    todo, estimate, note, _ = batch_tick(Project.load(cat), ["c/*"])
+    assert "2 of 2 image(s) stored" in note
+    assert sorted(p.key for p in todo) == ["c/hero/0", "c/hero/1"] and estimate == 0.0  # cache hits: free
+    assert len(batches(emu)) == 1 and sync_calls(emu) == 0
