@@ -183,6 +183,7 @@ def report_unchecked(outs) -> None:
 
 def cmd_build(catalog_dir: Path, args) -> int:
     project = Project.load(catalog_dir)
+    project.lane = "sync" if args.refresh else getattr(args, "lane", None)  # validated in that lane
     project.validate()
     forget_stops()
     with SignalLog() as signals:

@@ -1,0 +1,96 @@
+"""Lanes in the plan: which lane a variant is in, its price there, --max-cost against that price,
+the validation of a batch lane no provider can serve, and keys of open batches (never paid for
+again, nor what needs them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.cache import batches as records
+from pipelines.cli.build import build
+from pipelines.errors import BudgetExceeded, CatalogError
+from pipelines.plan.lanes import lane_of
+from pipelines.plan.project import Project
+from pipelines.plan.worklist import plan_build
+from tests.helpers.catalogs import write_catalog
+
+SETTINGS = """
+    check_text: "off"
+    default_provider: oa
+    lane: {lane}
+    providers:
+      oa: {{type: openai, base_url: "http://127.0.0.1:9/v1", api_key_env: K, options: {{batch: true}}}}
+      compat: {{type: openai, base_url: "http://127.0.0.1:8/v1", api_key_env: K}}
+      ra: {{type: runapi, base_url: "http://127.0.0.1:7", api_key_env: K}}
+      draft: {{type: draft}}
+    defaults: {{size: 1024x1024, quality: medium}}
+    """
+CAMPAIGN = """
+    campaign: c
+    {extra}
+    assets:
+      - {{name: hero, prompt: A mug}}
+      - {{name: loft, prompt: A loft, edit: {{image: hero}}}}
+      - {{name: thumb, render: {{from: loft, size: 128x128}}}}
+      - {{name: proof, prompt: A proof, provider: draft}}
+    """
+
+
+def load(tmp_path, lane="sync", extra="", name="cat") -> Project:
+    root = write_catalog(tmp_path / name, {"catalog.yaml": SETTINGS.format(lane=lane),
+                                           "campaigns/c.yaml": CAMPAIGN.format(extra=extra)})
+    return Project.load(root)
+
+
+def test_the_lane_of_a_variant(tmp_path):
+    p = load(tmp_path, lane="batch")
+    lanes = {v.asset: lane_of(p, v) for v in p.variants}
+    assert lanes == {"hero": "batch", "loft": "batch", "thumb": "sync", "proof": "sync"}  # renders, drafts: now
+    p = load(tmp_path, extra="lane: sync", name="c2")  # the campaign's own lane wins over catalog.yaml's
+    assert {lane_of(p, v) for v in p.variants} == {"sync"}
+    p.lane = "batch"  # --lane wins over both
+    assert lane_of(p, p.variants[0]) == "batch"
+
+
+def test_the_batch_lane_is_half_the_price_and_max_cost_checks_that(tmp_path):
+    sync, batch = load(tmp_path), load(tmp_path, lane="batch", name="b")
+    s = {x.key: x.est_cost for x in sync.plan().items}
+    b = {x.key: x.est_cost for x in batch.plan().items}
+    assert b["c/hero/default"] == pytest.approx(s["c/hero/default"] / 2)
+    assert b["c/loft/default"] == pytest.approx(s["c/loft/default"] / 2)
+    budget = sum(b.values()) + 0.001  # enough in the batch lane, not in the sync lane
+    assert build(batch, max_cost=budget, dry_run=True, echo=lambda m: None).estimate_usd <= budget
+    with pytest.raises(BudgetExceeded):
+        build(sync, max_cost=budget, dry_run=True, echo=lambda m: None)
+    with pytest.raises(BudgetExceeded):  # --refresh pays now, in the sync lane
+        build(batch, max_cost=budget, dry_run=True, refresh=True, echo=lambda m: None)
+
+
+def test_a_batch_lane_without_a_batch_api_fails_validation(tmp_path):
+    p = load(tmp_path, extra="lane: batch")
+    p.validate()
+    text = SETTINGS.format(lane="batch").replace("default_provider: oa", "default_provider: compat")
+    root = write_catalog(tmp_path / "x", {"catalog.yaml": text, "campaigns/c.yaml": CAMPAIGN.format(extra="")})
+    with pytest.raises(CatalogError) as info:
+        Project.load(root).validate()
+    msgs = [str(i) for i in info.value.issues]
+    assert len(msgs) == 2 and all("the batch lane needs a provider with OpenAI's Batch API; 'compat' has none" in m
+                                  for m in msgs), msgs
+    assert all("campaigns/c.yaml:" in m for m in msgs)
+
+
+def test_keys_in_open_batches_are_never_built_again_nor_what_needs_them(tmp_path):
+    p = load(tmp_path, lane="batch")
+    plan = p.plan()
+    hero = plan.by_key["c/hero/default"]
+    rec = records.new_record("oa", "/v1/images/generations", {hero.cache_key: {"variant": hero.key}})
+    rec.update(state="open", batch_id="batch_abc", status="in_progress")
+    records.save(p.store, rec)
+    plan, todo, estimate = plan_build(p)
+    assert "in batch batch_abc (in_progress)" in plan.by_key["c/hero/default"].reason
+    assert plan.by_key["c/hero/default"].est_cost == 0
+    assert sorted(x.key for x in todo) == ["c/proof/default"]  # the edit and its render wait for it
+    assert estimate == 0.0
+    records.close(p.store, rec)
+    _, todo, _ = plan_build(p)
+    assert len(todo) == 4
