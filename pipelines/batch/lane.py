@@ -137,6 +137,7 @@ class BatchLane:
         if note is not None and p.key not in self.failed:
             self.failed[p.key] = {"error": f"batch {note.get('batch_id')} billed it without a usable image: "
                                            f"{note.get('error')}; build with --refresh to pay again", "billed": True}
+            self.echo(f"  FAILED  {p.key:<55} {self.failed[p.key]['error']}")
         return note is not None
 
     def rounds(self, selection, to_build: list[Planned], *, wait: bool) -> Iterator[list[Planned]]:

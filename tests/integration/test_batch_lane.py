@@ -221,3 +221,27 @@ def test_a_schedule_tick_of_a_batch_lane_campaign_submits_then_collects(tmp_path
     assert "2 of 2 image(s) stored" in note
     assert sorted(p.key for p in todo) == ["c/hero/0", "c/hero/1"] and estimate == 0.0  # cache hits: free
     assert len(batches(emu)) == 1 and sync_calls(emu) == 0
+
+
+def test_a_partially_failed_batch_retries_only_what_was_not_billed(tmp_path, emu, clock):
+    cat = catalog(tmp_path / "cat", emu, gens=3, edits=0, lane="batch")
+    keys = {r["key"]: r["cache_key"] for r in plan_json(cat, env=ENV).values()}
+    emu.inject_line("moderation", custom_id=keys["c/hero/0"])  # a 400 line: not billed
+    emu.inject_line("truncated_image", custom_id=keys["c/hero/1"])  # a 200 with a broken image: billed
+    build(cat)
+    clock.advance(10)
+    code, out, err = run_cli("build", catalog=cat, env=ENV)
+    assert code == 1, out + err  # a billed failure is this build's failure
+    assert "1 of 3 image(s) stored" in out
+    assert "c/hero/0" in out and "moderation" in out and "not billed: goes into a new batch" in out
+    assert "c/hero/1" in out and "billed: not sent again on its own (--refresh pays again)" in out
+    assert "1 variant(s) for /v1/images/generations" in out  # only the unbilled one, in a new batch
+    clock.advance(10)
+    code, out, err = run_cli("build", catalog=cat, env=ENV)
+    assert code == 1 and "1 of 1 image(s) stored" in out
+    assert "c/hero/1" in out and "--refresh" in out  # still reported, still not paid again
+    assert emu.billed[(next(iter(emu.billed))[0], keys["c/hero/1"])] == 1
+    assert len(batches(emu)) == 2 and sync_calls(emu) == 0
+    code, out, err = run_cli("build", "--refresh", "--select", "c/hero/1", catalog=cat, env=ENV)
+    assert code == 0, out + err
+    assert sync_calls(emu) == 1 and all(e["status"] == "fresh" for e in manifest(cat)["variants"])
