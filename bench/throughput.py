@@ -116,12 +116,12 @@ def main(argv: list[str] | None = None) -> dict:
         def record(name: str, key: str, timed, note: str = "", ideal: float | None = None) -> None:
             s = key_stats(emu.stats(), key)
             run = {"wall_s": round(timed.wall_s, 2), "ratio_to_ideal": round(timed.wall_s / (ideal or bound), 3),
-                   "maxrss_mb": round(timed.maxrss_mb, 1), "vendor_calls": s["total"],
+                   "maxrss_mb": round(timed.maxrss_mb, 1), "cpu_s": round(timed.cpu_s, 2), "vendor_calls": s["total"],
                    "vendor_peak_in_flight": s["peak"], "vendor_rejected_over_limit": s["rejected"], "note": note}
             result["runs"][name] = run
             say(f"  {name:<11} {run['wall_s']:8.2f} s  {run['ratio_to_ideal']:6.3f}x ideal  peak {s['peak']}/"
                 f"{args.limit} in flight, {s['total']} calls, {s['rejected']} turned away, "
-                f"{run['maxrss_mb']:.0f} MB")
+                f"{run['maxrss_mb']:.0f} MB, {run['cpu_s']:.1f} s CPU")
 
         key = "sk-bench-assetpipe"
         t = run_timed(ASSETPIPE + ["--catalog", str(cat), "build"], env_with(**{KEY_ENV: key})).check("assetpipe build")
