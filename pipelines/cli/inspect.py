@@ -86,6 +86,7 @@ def cmd_plan(catalog_dir: Path, args) -> int:
         print(f"the batch lane: ${saving[0]:.2f} for {saving[2]} variant(s) that cost ${saving[1]:.2f} in the sync lane "
               f"(saving ${saving[1] - saving[0]:.2f})")
     print(calibration.describe(history))
+    return 0
 
 
 def lane_saving(project: Project, items) -> tuple[float, float, int] | None:
@@ -106,4 +107,3 @@ def batches_json(project: Project, items) -> dict:
             "batch_lane": None if saving is None else {"estimated_usd": saving[0], "sync_lane_usd": saving[1],
                                                        "saving_usd": round(saving[1] - saving[0], 4),
                                                        "variants": saving[2]}}
-    return 0

@@ -12,16 +12,15 @@ whichever lane paid for it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from pipelines.catalog.variant import Variant
 from pipelines.plan.plan import Plan, Planned
 
-if TYPE_CHECKING:
-    from pipelines.plan.project import Project
+Project = Any  # pipelines.plan.project.Project, which imports this module (no cycle for the type)
 
 
-def wanted_lane(project: "Project", v: Variant) -> str:
+def wanted_lane(project: Project, v: Variant) -> str:
     """The lane the catalog (or --lane) asks for this variant."""
     if project.lane:
         return project.lane
@@ -31,7 +30,7 @@ def wanted_lane(project: "Project", v: Variant) -> str:
     return project.catalog.settings.lane
 
 
-def batch_entry(project: "Project", provider: str | None) -> str | None:
+def batch_entry(project: Project, provider: str | None) -> str | None:
     """The provider entry that submits this provider's batches: itself, or a pool's first member
     (in the order its strategy prefers) that offers the Batch API; None when none does."""
     from providers.batch import supports_batch
@@ -44,7 +43,7 @@ def batch_entry(project: "Project", provider: str | None) -> str | None:
     return None
 
 
-def lane_of(project: "Project", v: Variant) -> str:
+def lane_of(project: Project, v: Variant) -> str:
     """The lane this variant is built in: batch only when asked for and possible."""
     if v.operation == "render" or v.provider is None or wanted_lane(project, v) != "batch":
         return "sync"
@@ -53,7 +52,7 @@ def lane_of(project: "Project", v: Variant) -> str:
     return "batch" if batch_entry(project, v.provider) else "sync"
 
 
-def lane_problems(project: "Project") -> list[tuple[Variant, str]]:
+def lane_problems(project: Project) -> list[tuple[Variant, str]]:
     """Variants asked for the batch lane whose provider has no Batch API: an error before anything
     is spent (a budget planned at half price must not be spent at full price)."""
     out = []
