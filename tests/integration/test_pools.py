@@ -85,6 +85,8 @@ def test_spread_fills_every_member_and_never_exceeds_a_limit(tmp_path, vendors):
     assert {e["provider"] for e in entries} == {"a", "b"} and {e.get("pool") for e in entries} == {"both"}
     assert sum(e["provider"] == "a" for e in entries) == sa.total
     assert KEYS["POOL_TEST_A_KEY"] not in (cat / "out" / "manifest.json").read_text()
+    gallery = (cat / "out" / "index.html").read_text()
+    assert "<dt>pool</dt><dd>both</dd>" in gallery and "<dt>provider</dt><dd>b / gpt-image-2</dd>" in gallery
 
 
 @pytest.mark.parametrize("failure", ["5xx storm", "401"])
