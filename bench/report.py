@@ -26,18 +26,21 @@ def machine_lines(results: dict[str, dict]) -> list[str]:
 
 def throughput(r: dict) -> list[str]:
     p = r["params"]
+    cpu = all("cpu_s" in run for run in r["runs"].values())
     out = [f"{p['gens']} generations at {p['latency']} s + {p['edits']} edits at {p['edit_latency']} s, limit "
            f"{p['limit']} in flight per key. Ideal (limit and dependency chains): **{r['ideal_s']:.2f} s** "
            f"(a critical-path-first list schedule reaches {r['list_schedule_s']:.2f} s).", "",
-           "| contender | wall s | x ideal | speedup of assetpipe | vendor calls | peak in flight | turned away | peak RSS MB |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "| contender | wall s | x ideal | speedup of assetpipe | vendor calls | peak in flight | turned away | peak RSS MB |"
+           + (" CPU s |" if cpu else ""),
+           "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if cpu else "")]
     if "pool_ideal_s" in r:
         out[0] += (f" The spread pool of two keys (limit {p['limit']} each) has its own ideal, "
                    f"**{r['pool_ideal_s']:.2f} s** (half the single key's); its row is against that.")
     for name, run in r["runs"].items():
         speed = f"{run['assetpipe_speedup']:.1f}x" if "assetpipe_speedup" in run else "-"
         out.append(f"| {name} | {run['wall_s']:.1f} | {run['ratio_to_ideal']:.3f} | {speed} | {run['vendor_calls']} | "
-                   f"{run['vendor_peak_in_flight']} | {run['vendor_rejected_over_limit']} | {run['maxrss_mb']:.0f} |")
+                   f"{run['vendor_peak_in_flight']} | {run['vendor_rejected_over_limit']} | {run['maxrss_mb']:.0f} |"
+                   + (f" {run['cpu_s']:.1f} |" if cpu else ""))
     return out
 
 
