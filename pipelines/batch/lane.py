@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 from pipelines.batch.collect import Collected, collect
 from pipelines.batch.submit import Submitted, submit
 from pipelines.cache import batches as records
-from pipelines.plan.lanes import lane_of
+from pipelines.plan.lanes import lane_of, stays_sync
 from pipelines.plan.plan import Planned
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import plan_build
@@ -113,8 +113,7 @@ class BatchLane:
         """(run synchronously now, submit now, wait): see the module docstring."""
         batch, sync = [], []
         for p in to_build:
-            # a held variant (an earlier call may have been billed) stays with the engine, which holds it
-            if not self.refresh and p.record is None and not p.held and lane_of(self.project, p.variant) == "batch":
+            if not stays_sync(p, self.refresh) and lane_of(self.project, p.variant) == "batch":
                 batch.append(p)
             else:
                 sync.append(p)

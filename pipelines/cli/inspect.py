@@ -11,7 +11,7 @@ from pipelines.batch.lane import BatchLane
 from pipelines.cache import calibration
 from pipelines.cache.batches import load_open
 from pipelines.catalog.select import select
-from pipelines.plan.lanes import lane_of
+from pipelines.plan.lanes import lane_of, stays_sync, takes_left
 from pipelines.plan.project import Project
 
 
@@ -91,12 +91,12 @@ def cmd_plan(catalog_dir: Path, args) -> int:
 
 def lane_saving(project: Project, items) -> tuple[float, float, int] | None:
     """(batch price, sync price, count) of the variants to build in the batch lane."""
-    todo = [p for p in items if p.status != "fresh" and not p.batch and p.record is None
+    todo = [p for p in items if p.status != "fresh" and not p.batch and not stays_sync(p)
             and lane_of(project, p.variant) == "batch"]
     if not todo:
         return None
-    return (round(sum(p.est_cost for p in todo), 4), round(sum(project.sync_estimate(p.variant) for p in todo), 4),
-            len(todo))
+    sync = sum(project.sync_estimate(p.variant) * takes_left(p) for p in todo)  # retakes are sync in both
+    return round(sum(p.est_cost for p in todo), 4), round(sync, 4), len(todo)
 
 
 def batches_json(project: Project, items) -> dict:

@@ -67,14 +67,37 @@ def lane_problems(project: Project) -> list[tuple[Variant, str]]:
     return out
 
 
-def annotate_pending(plan: Plan, pending: dict[str, dict]) -> None:
-    """Keys in open batches: said so in the plan, and priced at nothing more (already submitted)."""
+def takes_left(p: Planned) -> int:
+    """The takes a build of `p` may still pay for: the current one and its retakes."""
+    return max(p.max_takes - p.take, 1)
+
+
+def stays_sync(p: Planned, refresh: bool = False) -> bool:
+    """Whether a variant the catalog puts in the batch lane is built by the engine all the same:
+    a --refresh, an image already in the store (checked, maybe retaken), and a key with calls an
+    earlier build sent (pipelines.plan.unsettled: the engine collects or holds them; a batch of
+    the same key could pay for it twice)."""
+    return refresh or p.record is not None or bool(p.unsettled) or p.held
+
+
+def price_unsettled(project: Project, plan: Plan) -> None:
+    """A batch-lane variant with an earlier synchronous call still unsettled is re-sent (with
+    --retry-maybe-billed) synchronously: priced at the sync price, never the batch one."""
+    for p in plan.items:
+        if p.est_cost and stays_sync(p) and p.record is None and lane_of(project, p.variant) == "batch":
+            p.est_cost = project.sync_estimate(p.variant) * takes_left(p)
+
+
+def annotate_pending(plan: Plan, pending: dict[str, dict], retake=lambda v: 0.0) -> None:
+    """Keys in open batches: said so in the plan, and priced at nothing more than their retakes
+    (`retake(variant)`: the take in the batch is paid already; a retake after a failed text check
+    is paid synchronously once the image is collected)."""
     for p in plan.items:
         info = pending.get(p.cache_key)
         if info is None or p.status == "fresh" or p.record is not None:
             continue
         p.batch = info
-        p.est_cost = 0.0
+        p.est_cost = retake(p.variant) * (takes_left(p) - 1)
         state = info.get("status") or "submitted"
         p.reasons.append(f"in batch {info.get('batch_id') or info.get('record')} ({state}): a later build collects it")
 

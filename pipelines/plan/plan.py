@@ -117,11 +117,14 @@ def _row(p: Planned) -> dict[str, Any]:
 
 
 class Planner:
-    """Computes keys in dependency order. `estimator(variant) -> USD` prices one call."""
+    """Computes keys in dependency order. `estimator(variant) -> USD` prices the first take in the
+    variant's lane; `retake_estimator` a retake, which the engine always pays synchronously (the
+    batch lane's take is checked once it is collected, and a failed one is retaken at once)."""
 
-    def __init__(self, catalog: Catalog, store: Store, hasher: FileHasher, estimator=None):
+    def __init__(self, catalog: Catalog, store: Store, hasher: FileHasher, estimator=None, retake_estimator=None):
         self.catalog, self.store, self.hasher = catalog, store, hasher
         self.estimator = estimator or (lambda v: 0.0)
+        self.retake_estimator = retake_estimator or self.estimator
 
     def plan(self, variants: list[Variant]) -> Plan:
         done: dict[str, Planned] = {}
@@ -167,8 +170,8 @@ class Planner:
         if head is not None and head.get("cache_key") == p.cache_key:
             p.last = {k: head[k] for k in ("checks", "takes") if k in head}
         left = p.max_takes - 1 - p.take  # retakes still allowed after the current take
-        if p.record is None:
-            p.est_cost *= 1 + left  # the worst case: every take fails its text check
+        if p.record is None and left > 0:  # the worst case: every take fails its text check
+            p.est_cost += self.retake_estimator(v) * left
         else:
             recheck(self, p, head, left)
         return p
@@ -219,7 +222,7 @@ def recheck(planner: Planner, p: Planned, head: dict[str, Any] | None, left: int
         p.status, p.reasons = "changed", [f"text check failed on take {p.take + 1}: up to {left} retake(s) left"]
     elif p.status == "fresh" or left <= 0 or last == "passed" or _passed_before(planner, p):
         return
-    p.est_cost = planner.estimator(v) * left
+    p.est_cost = planner.retake_estimator(v) * left
 
 
 def _passed_before(planner: Planner, p: Planned) -> bool:

@@ -59,10 +59,11 @@ class Project:
         return self.pool.estimate(v.provider, estimate_request(v))
 
     def sync_estimate(self, v: Variant) -> float:
+        """The price of one synchronous take of `v` (a retake always is one)."""
         return 0.0 if v.provider is None else self.pool.estimate(v.provider, estimate_request(v))
 
     def planner(self) -> Planner:
-        return Planner(self.catalog, self.store, self.hasher, self.estimate)
+        return Planner(self.catalog, self.store, self.hasher, self.estimate, self.sync_estimate)
 
     @property
     def journal(self) -> StoreJournal:
@@ -75,7 +76,8 @@ class Project:
             self.hasher.save()
         providers = self.catalog.settings.providers
         annotate(plan, self.journal, self.store, lambda name: providers[name].type if name in providers else None)
-        lanes.annotate_pending(plan, open_keys(self.store))
+        lanes.price_unsettled(self, plan)
+        lanes.annotate_pending(plan, open_keys(self.store), self.sync_estimate)
         return plan
 
     def provider_issues(self) -> list[CatalogIssue]:

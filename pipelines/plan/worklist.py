@@ -30,8 +30,8 @@ def plan_build(project: Project, selection=None, refresh: bool = False,
                 stack.append(up)
     # a key in an open batch is collected by a later build, never paid for again (nor what needs it)
     to_build, _waiting = drop_pending([p for p in plan.items if p.key in want])
-    # a refresh pays for every selected variant, even one whose image is in the cache
-    estimate = sum(project.estimate(p.variant) * p.max_takes if refresh else p.est_cost
+    # a refresh pays for every selected variant, even one whose image is in the cache, in the sync lane
+    estimate = sum(project.sync_estimate(p.variant) * p.max_takes if refresh else p.est_cost
                    for p in to_build if retry_maybe_billed or not p.held)
     return plan, to_build, round(estimate, 4)
 

@@ -94,3 +94,46 @@ def test_keys_in_open_batches_are_never_built_again_nor_what_needs_them(tmp_path
     records.close(p.store, rec)
     _, todo, _ = plan_build(p)
     assert len(todo) == 4
+
+
+TEXTED = """
+    campaign: c
+    assets:
+      - {name: hero, prompt: 'A poster reading "SALE"', retakes: 2}
+    """
+
+
+def test_retakes_of_a_batch_lane_variant_are_priced_at_the_sync_price(tmp_path):
+    """The batch pays for the first take; a take whose text check fails is retaken by the engine,
+    synchronously, so the worst case is one batch take plus every retake at the full price."""
+    settings = SETTINGS.replace('check_text: "off"', "check_text: auto")
+    sync = Project.load(write_catalog(tmp_path / "s", {"catalog.yaml": settings.format(lane="sync"),
+                                                       "campaigns/c.yaml": TEXTED}))
+    batch = Project.load(write_catalog(tmp_path / "b", {"catalog.yaml": settings.format(lane="batch"),
+                                                        "campaigns/c.yaml": TEXTED}))
+    one = sync.sync_estimate(sync.variants[0])
+    s, b = sync.plan().by_key["c/hero/default"], batch.plan().by_key["c/hero/default"]
+    assert s.max_takes == b.max_takes == 3
+    assert s.est_cost == pytest.approx(3 * one)
+    assert b.est_cost == pytest.approx(one / 2 + 2 * one)
+    hero = b
+    rec = records.new_record("oa", "/v1/images/generations", {hero.cache_key: {"variant": hero.key}})
+    rec.update(state="open", batch_id="batch_t", status="in_progress")
+    records.save(batch.store, rec)  # the first take is in a batch: only the retakes are still to pay
+    assert batch.plan().by_key["c/hero/default"].est_cost == pytest.approx(2 * one)
+
+
+def test_a_key_with_an_unsettled_sync_call_stays_with_the_engine_at_the_sync_price(tmp_path):
+    """A call an earlier (sync) build sent for this key is collected or held by the engine; putting
+    the key in a batch could pay for it twice. A re-send (--retry-maybe-billed) is synchronous."""
+    from pipelines.batch.lane import BatchLane
+    from pipelines.cache.journal import Entry, StoreJournal
+
+    p = load(tmp_path, lane="batch")
+    hero = p.plan().by_key["c/hero/default"]
+    StoreJournal(p.store).write(Entry(hero.cache_key, hero.key, "oa", "openai", "none", "f" * 64, 0, "b" * 32))
+    plan, todo, estimate = plan_build(p, retry_maybe_billed=True)
+    held = plan.by_key["c/hero/default"]
+    assert held.held and held.est_cost == pytest.approx(p.sync_estimate(held.variant))
+    now, ready, _ = BatchLane(p, echo=lambda m: None).split(todo)
+    assert "c/hero/default" in [x.key for x in now] and "c/hero/default" not in [x.key for x in ready]
