@@ -93,6 +93,8 @@ class BatchLane:
         if sub.records:
             self.echo(f"  the batch lane: ${sub.estimate_usd:.4f} against ${sync_price:.4f} in the sync lane "
                       f"(saving ${sync_price - sub.estimate_usd:.4f})")
+        for key, where in sub.taken.items():
+            self.echo(f"  not submitted: {key}: another build got there first ({where})")
         for key, why in sub.failed.items():
             self.echo(f"  not submitted: {key}: {why}")
             self.failed.setdefault(key, {"error": why, "billed": False})

@@ -8,6 +8,14 @@ with the batch id once the create answers. A create whose answer is lost is look
 token at once; if that fails too, the record stays `submitting` and the next build resolves it
 (pipelines.batch.collect). So a batch is never created twice for a key, and a key in an open batch
 is never submitted again: the plan reads the open records first (pipelines.plan.lanes).
+
+Two builds may plan the same keys at once (a schedule tick and a manual build, or two machines
+sharing the store). Submitting is therefore one build at a time, under the lease `SUBMIT_LEASE`
+(pipelines.coordination: every process on the machine, every machine with `coordination:`), and
+under it every key is checked again: one already in an open batch, with a synchronous call in
+flight (the journal of paid calls) or already in the store is left out (`Submitted.taken`). The
+engine, for its part, asks whether an open batch holds a key right before it pays for it
+(pipelines.engine.engine), so a sync-lane build that planned before the batch was submitted skips it.
 """
 
 from __future__ import annotations
@@ -24,11 +32,33 @@ from providers import batch as api
 from providers.errors import AmbiguousError, ProviderError
 
 
+SUBMIT_LEASE = "assetpipe-batch-lane-submit"
+
+
 @dataclass
 class Submitted:
     records: list[dict] = field(default_factory=list)  # open (or still submitting) records
     failed: dict[str, str] = field(default_factory=dict)  # variant key -> why it was not submitted
+    taken: dict[str, str] = field(default_factory=dict)  # variant key -> the batch (or record) that has it
     estimate_usd: float = 0.0
+
+
+def not_taken(project: Project, planned: list[Planned], out: Submitted) -> list[Planned]:
+    """`planned` without the keys another build submitted or stored since they were planned."""
+    pending = records.open_keys(project.store)
+    in_flight = {e.cache_key: e for e in project.journal.open_entries()}  # a synchronous call sent since
+    left = []
+    for p in planned:
+        info = pending.get(p.cache_key)
+        if info is not None:
+            out.taken[p.key] = f"in batch {info.get('batch_id') or info.get('record')}"
+        elif p.cache_key in in_flight:
+            out.taken[p.key] = f"a synchronous call of build {in_flight[p.cache_key].short_build}"
+        elif project.store.get_action(p.cache_key) is not None:
+            out.taken[p.key] = "in the store"
+        else:
+            left.append(p)
+    return left
 
 
 def items_of(project: Project, planned: list[Planned]) -> dict[tuple[str, str], list[tuple[Planned, dict]]]:
@@ -48,6 +78,12 @@ def items_of(project: Project, planned: list[Planned]) -> dict[tuple[str, str], 
 
 async def submit(project: Project, planned: list[Planned]) -> Submitted:
     out = Submitted()
+    async with project.store.lease(SUBMIT_LEASE):  # one submitter at a time (module docstring)
+        await _submit_all(project, not_taken(project, planned, out), out)
+    return out
+
+
+async def _submit_all(project: Project, planned: list[Planned], out: Submitted) -> None:
     for (entry, endpoint), group in items_of(project, planned).items():
         provider = project.pool.get(entry)
         limit = int(provider.config.options.get("batch_max_requests") or api.DEFAULT_BATCH_REQUESTS)
@@ -62,7 +98,6 @@ async def submit(project: Project, planned: list[Planned]) -> Submitted:
                          if p.variant.provider != entry), None)
             rec = records.new_record(entry, endpoint, {k: by_key[k][1] for k in keys}, pool=pool)
             await _submit_one(project, provider, rec, b"".join(lines[k] for k in keys), out)
-    return out
 
 
 def _chunks(keys: list[str], lines: dict[str, bytes], limit: int) -> list[list[str]]:

@@ -84,6 +84,35 @@ def open_keys(store: Store) -> dict[str, dict]:
     return out
 
 
+class OpenKeys:
+    """Which open batch holds a key, asked right before a synchronous call pays for it: the open
+    records are listed afresh on every question (one LIST), and only a record not seen before is
+    read, so a build that pays for thousands of keys reads each record once."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._keys: dict[str, set[str]] = {}  # record file name -> its cache keys
+
+    def holder(self, key: str) -> str | None:
+        """The batch (or record) id of the open batch holding `key`, or None."""
+        names = set(self.store.list_files(OPEN))
+        self._keys = {n: ks for n, ks in self._keys.items() if n in names}
+        hit = next((n for n, ks in self._keys.items() if key in ks), None)
+        for name in sorted(names - set(self._keys)):
+            data = self.store.read_file(f"{OPEN}/{name}")
+            try:
+                rec = json.loads(data) if data else None
+            except ValueError:
+                rec = None
+            items = rec.get("items") if isinstance(rec, dict) else None
+            self._keys[name] = set(items) if isinstance(items, dict) else set()
+            hit = hit or (name if key in self._keys[name] else None)
+        if hit is None:
+            return None
+        rec = json.loads(self.store.read_file(f"{OPEN}/{hit}") or b"{}")
+        return rec.get("batch_id") or rec.get("id") or hit.removesuffix(".json")
+
+
 def billed_failure(store: Store, key: str) -> dict | None:
     return store.get_note(BILLED_FAILURE, key)
 

@@ -24,8 +24,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-from pipelines.cache.integrity import check_record, export_verified, quarantine_damage, restore
 from pipelines.cache import calibration
+from pipelines.cache.batches import OpenKeys
+from pipelines.cache.integrity import check_record, export_verified, quarantine_damage, restore
 from pipelines.cache.journal import Journal, StoreJournal
 from pipelines.cache.store import Store
 from pipelines.catalog.loader import Catalog
@@ -62,6 +63,7 @@ class Engine:
         self.damaged: dict[str, str] = {}  # variant key -> the damage found in its cached result
         self.notes: dict[str, list[str]] = {}  # variant key -> what was repaired on the way (a restored input)
         self.bills: list[dict[str, Any]] = []  # estimate and bill of every paid call (calibration)
+        self.open_batches = OpenKeys(store)  # the batch lane's open batches (pipelines.cache.batches)
 
     # -- public ----------------------------------------------------------------------------------
     _DONE = object()
@@ -217,6 +219,11 @@ class Engine:
                     out = await self._reuse(p, record)
                     if out is not None:
                         return out
+                if v.operation != "render":  # another build's batch took it since this build planned
+                    holder = await asyncio.to_thread(self.open_batches.holder, p.cache_key)
+                    if holder:
+                        return Outcome(p, "skipped", error=f"in batch {holder}, submitted by another build since "
+                                       "this one planned: a later build collects it (never paid twice)")
             record = await self._call(p)
         p.record = record
         p.status = "fresh"

@@ -80,6 +80,8 @@ def batch_tick(project: Project, selection: list[str]) -> tuple[list, float, str
     plan, todo, _estimate = plan_build(project, selection)
     held = held_closure(plan, todo)  # may have been billed: a person decides (build --retry-maybe-billed)
     now, ready, _waiting = lane.split([p for p in todo if p.key not in held])
+    if ready:
+        project.check_shared()  # the cache (an S3 bucket) and the coordination work before a batch is paid
     lane.submit(ready)
     return now, round(sum(p.est_cost for p in now), 4), "; ".join(said), held
 

@@ -43,7 +43,8 @@ def emu(clock):
         yield e
 
 
-def catalog(root: Path, emu, *, gens: int = 3, edits: int = 3, lane: str | None = None, retries: int = 1) -> Path:
+def catalog(root: Path, emu, *, gens: int = 3, edits: int = 3, lane: str | None = None, retries: int = 1,
+            cache: str | None = None) -> Path:
     assets = f"""
           - name: hero
             matrix: {{n: {list(range(gens))}}}
@@ -62,6 +63,7 @@ def catalog(root: Path, emu, *, gens: int = 3, edits: int = 3, lane: str | None 
     return write_catalog(root, {
         "catalog.yaml": f"""
             check_text: "off"
+            {f"cache: {cache}" if cache else ""}
             default_provider: oa
             lane: {lane or "sync"}
             providers:
@@ -245,3 +247,55 @@ def test_a_partially_failed_batch_retries_only_what_was_not_billed(tmp_path, emu
     code, out, err = run_cli("build", "--refresh", "--select", "c/hero/1", catalog=cat, env=ENV)
     assert code == 0, out + err
     assert sync_calls(emu) == 1 and all(e["status"] == "fresh" for e in manifest(cat)["variants"])
+
+
+def test_two_builds_that_planned_the_same_keys_submit_them_once(tmp_path, emu, clock, monkeypatch):
+    """A schedule tick and a manual build (or two machines) plan the same missing keys at once:
+    submitting is one build at a time, and the second finds the keys in the first one's batch."""
+    from pipelines.batch.lane import BatchLane
+    from pipelines.plan.project import Project
+    from pipelines.plan.worklist import plan_build
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    cat = catalog(tmp_path / "cat", emu, gens=3, edits=0, lane="batch")
+    first, second = Project.load(cat), Project.load(cat)
+    _, todo_first, _ = plan_build(first)
+    _, todo_second, _ = plan_build(second)  # planned before the first one submitted
+    BatchLane(first, echo=lambda m: None).submit(todo_first)
+    said: list[str] = []
+    sub = BatchLane(second, echo=said.append).submit(todo_second)
+    assert len(batches(emu)) == 1 and sub.records == [] and len(sub.taken) == 3
+    assert sum("another build got there first (in batch batch_" in m for m in said) == 3, said
+    clock.advance(10)
+    out = build(cat)
+    assert "3 of 3 image(s) stored" in out and sorted(emu.billed.values()) == [1] * 3
+
+
+@pytest.mark.deploy
+def test_the_batch_lane_on_an_s3_cache(tmp_path, emu, clock, s3_env):
+    """The lane's records live in the bucket: a build on another machine (another catalog directory,
+    the same bucket) sees the open batch, never submits it again, and collects it; a bucket that is
+    gone is a clear StoreError before anything is sent."""
+    bucket = s3_env.bucket()
+    env = ENV | s3_env.env
+    here = catalog(tmp_path / "here", emu, gens=2, edits=0, lane="batch", cache=f"s3://{bucket}/team")
+    there = catalog(tmp_path / "there", emu, gens=2, edits=0, lane="batch", cache=f"s3://{bucket}/team")
+    code, out, err = run_cli("build", catalog=here, env=env)
+    assert code == 0 and "submitted batch batch_" in out, out + err
+    assert [k for k in s3_env.keys(bucket) if k.startswith("team/batches/open/")]
+    rows = plan_json(there, env=env)  # another machine: only the bucket in common
+    assert all("in batch batch_" in r["reason"] and r["estimated_cost_usd"] == 0 for r in rows.values()), rows
+    code, out, err = run_cli("build", catalog=there, env=env)
+    assert code == 0 and "submitted batch" not in out and len(batches(emu)) == 1, out + err
+    clock.advance(10)
+    code, out, err = run_cli("build", catalog=there, env=env)
+    assert code == 0 and "2 of 2 image(s) stored" in out, out + err
+    keys = s3_env.keys(bucket)
+    assert not [k for k in keys if k.startswith("team/batches/open/")]
+    assert len([k for k in keys if k.startswith("team/batches/closed/")]) == 1
+    assert sorted(emu.billed.values()) == [1, 1] and sync_calls(emu) == 0
+
+    gone = catalog(tmp_path / "gone", emu, gens=3, edits=0, lane="batch", cache="s3://no-such-bucket-a1b2/c")
+    code, out, err = run_cli("build", catalog=gone, env=env)
+    assert code == 1 and "Traceback" not in out + err and "no-such-bucket-a1b2" in out + err, out + err
+    assert "cannot" in (out + err) and len(batches(emu)) == 1 and KEY not in out + err

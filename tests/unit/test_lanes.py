@@ -137,3 +137,27 @@ def test_a_key_with_an_unsettled_sync_call_stays_with_the_engine_at_the_sync_pri
     assert held.held and held.est_cost == pytest.approx(p.sync_estimate(held.variant))
     now, ready, _ = BatchLane(p, echo=lambda m: None).split(todo)
     assert "c/hero/default" in [x.key for x in now] and "c/hero/default" not in [x.key for x in ready]
+
+
+def test_the_engine_never_pays_for_a_key_another_build_put_in_a_batch_since_it_planned(tmp_path):
+    """A sync-lane build planned the key; a batch-lane build submitted it before this build's
+    engine got to it: the engine skips it (the batch pays once, a later build collects it)."""
+    from pipelines.engine.engine import Engine
+
+    root = write_catalog(tmp_path / "cat", {
+        "catalog.yaml": "check_text: \"off\"\ndefault_provider: draft\nproviders: {draft: {type: draft}}\n",
+        "campaigns/c.yaml": "campaign: c\nassets:\n  - {name: a, prompt: One}\n  - {name: b, prompt: Two}\n"})
+    project = Project.load(root)
+    plan = project.plan()
+    taken = plan.by_key["c/a/default"]
+    rec = records.new_record("oa", "/v1/images/generations", {taken.cache_key: {"variant": taken.key}})
+    rec.update(state="open", batch_id="batch_other")
+    records.save(project.store, rec)
+    outcomes = {o.key: o for o in Engine(project.catalog, project.store, project.planner(), project.pool)
+                .run(plan.items, plan.by_key)}
+    assert outcomes["c/a/default"].status == "skipped" and "in batch batch_other" in outcomes["c/a/default"].error
+    assert project.store.get_action(taken.cache_key) is None
+    assert outcomes["c/b/default"].status == "built"
+    assert records.OpenKeys(project.store).holder(taken.cache_key) == "batch_other"
+    records.close(project.store, rec)
+    assert records.OpenKeys(project.store).holder(taken.cache_key) is None
