@@ -4,8 +4,8 @@ An estimate guards a budget (`--max-cost` trusts it), so wherever a source is mi
 takes the higher figure and says so. What vendors report they billed is recorded next to every
 estimate (pipelines.cache.calibration), so `plan` can say how far the two have been apart.
 
-Table 2026-12, prices checked 2026-12-01 (the research behind each figure dates from 2026-04 to
-2026-08; every figure below names its source):
+Table 2026-12, compiled 2026-12-01 from the vendors' pages as stored by the research (dated 2026-04
+to 2026-08; not re-read live on that day): every figure below names its source and its date.
 
 - gpt-image-2 on OpenAI-compatible hosts is billed by tokens. Rates per 1M tokens from OpenAI's
   pricing page as reported by ai-primer.com (2026-04,
