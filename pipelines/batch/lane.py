@@ -5,8 +5,9 @@ A build runs in rounds. Each round collects finished batches into the store, re-
 the batch-lane variants whose inputs are built (an edit of a variant that is itself in a batch
 waits for it), and hands the rest to the synchronous engine: cache hits (collected images are
 materialized for free), renders, drafts, and what the sync lane pays for. Anything downstream of
-a variant still in a batch waits. Without --wait the build stops when a round makes no progress
-(it never sleeps on a batch); with --wait it sleeps `options.batch_poll_s` (default 30 s) and
+a variant still in a batch waits. A build with nothing waiting on the lane is one pass, exactly
+as without it. Without --wait the build stops when a round makes no progress (it never sleeps on
+a batch); with --wait it sleeps `options.batch_poll_s` (default 30 s) and
 collects again until no batch is open. A key is submitted at most twice per build (an unbilled
 failure such as an expired line goes into a new batch once) and run synchronously at most once.
 """
@@ -150,13 +151,16 @@ class BatchLane:
             if not first:
                 _, to_build, _ = plan_build(self.project, selection, False, self.retry_maybe_billed)
             first = False
-            now, ready, _waiting = self.split(to_build)
+            now, ready, waiting = self.split(to_build)
             if ready:
                 self.submit(ready)
             if now:
                 self.ran_sync.update(p.key for p in now)
                 yield now
-            if now or ready or (collected and (collected.stored or collected.closed)):
+            # another round only for the lane: what waited on a sync upstream or a batch may be ready
+            # now; a build with nothing in the batch lane is one pass, as without the lane (a variant
+            # that went missing during it, say a damaged image quarantined, is the next build's)
+            if ready or (now and waiting) or (collected and (collected.stored or collected.closed)):
                 continue
             if not wait or not self.open():
                 return

@@ -161,3 +161,17 @@ def test_the_engine_never_pays_for_a_key_another_build_put_in_a_batch_since_it_p
     assert records.OpenKeys(project.store).holder(taken.cache_key) == "batch_other"
     records.close(project.store, rec)
     assert records.OpenKeys(project.store).holder(taken.cache_key) is None
+
+
+def test_a_build_with_nothing_in_the_batch_lane_is_one_pass(tmp_path):
+    """The lane's rounds re-plan only for the lane: a variant that goes missing while a sync-only
+    build runs (say its damaged image was quarantined) is the next build's, not paid for again now."""
+    from pipelines.batch.lane import BatchLane
+
+    p = load(tmp_path)  # the sync lane
+    _, todo, _ = plan_build(p)
+    hero = [x for x in todo if x.key == "c/hero/default"]  # the build's worklist; the others go missing
+    rounds = BatchLane(p, echo=lambda m: None).rounds(None, hero, wait=False)  # (a re-plan finds them)
+    assert [x.key for x in next(rounds)] == ["c/hero/default"]
+    with pytest.raises(StopIteration):
+        next(rounds)
