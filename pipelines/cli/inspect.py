@@ -53,8 +53,8 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     history = calibration.summary(project.store)
     if args.json:
         doc = plan.to_json(items)
-        doc["calibration"] = history
-        doc["batches"] = batches_json(project, items)
+        doc["totals"]["calibration"] = history  # the top level stays {variants, totals}
+        doc["totals"]["batches"] = batches_json(project, items)
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0

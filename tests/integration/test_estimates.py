@@ -38,7 +38,7 @@ def test_build_shows_estimate_against_bill_and_plan_keeps_the_history(example_ca
     files = list((example_catalog / ".assetpipe" / "cache" / "calibration").iterdir())
     assert len(files) == 1
     code, out, err = run_cli("plan", "--json", catalog=example_catalog, env=env)
-    history = json.loads(out)["calibration"]
+    history = json.loads(out)["totals"]["calibration"]
     assert history["calls"] == 13 and history["builds"] == 1
     assert history["price_tables"] == [pricing.PRICE_TABLE_VERSION]
     assert history["billed_over_estimate"] == round(billed / est, 3)
