@@ -317,9 +317,29 @@ def _provider_type_issues(settings: Settings, lines: Lines) -> list[CatalogIssue
 
     out = []
     for name, cfg in settings.providers.items():
+        if cfg.type == "pool":
+            out += [lines.issue(("providers", name, "members"), f"providers.{name}.members: {msg}")
+                    for msg in pool_problems(name, cfg.members or [], settings.providers)]
+            continue
         if cfg.type not in BUILTIN and cfg.type not in (known := provider_types()):
             out.append(lines.issue(("providers", name, "type"), f"providers.{name}.type: unknown provider type "
                                    f"{cfg.type!r}{_did_you_mean(cfg.type, known)}; known: {', '.join(known)}"))
+    return out
+
+
+def pool_problems(name: str, members: list[str], providers: dict) -> list[str]:
+    """What is wrong with a pool's member list: unknown names, pools in pools, repeats."""
+    out = []
+    for m in members:
+        if m == name:
+            out.append(f"a pool cannot be its own member ({m!r})")
+        elif m not in providers:
+            out.append(f"unknown member {m!r}{_did_you_mean(m, list(providers))}; members are other provider entries")
+        elif providers[m].type == "pool":
+            out.append(f"member {m!r} is a pool itself: list its members instead")
+    repeated = sorted({m for m in members if members.count(m) > 1})
+    if repeated:
+        out.append(f"members listed twice: {', '.join(repeated)}")
     return out
 
 

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from pipelines.batch.lane import BatchLane
 from pipelines.cli.paths import shown
 from pipelines.cli.signals import SignalLog
 from pipelines.engine.outcome import Outcome
 from pipelines.engine.stop import forget_stops, last_stop
 from pipelines.errors import BudgetExceeded, BuildError
 from pipelines.outputs.write import write_outputs
+from pipelines.plan.billing import totals as bill_totals
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import plan_build
@@ -39,6 +41,7 @@ class BuildReport:
     run_id: str | None = None
     dry_run: bool = False
     published: PublishReport | None = None
+    batch: BatchLane | None = None
 
     @property
     def failed(self) -> list[Outcome]:
@@ -60,15 +63,27 @@ class BuildReport:
 
 
 def build(project: Project, *, selection=None, max_cost: float | None = None, refresh: bool = False,
-          dry_run: bool = False, retry_maybe_billed: bool = False, echo: Callable[[str], None] = print) -> BuildReport:
+          dry_run: bool = False, retry_maybe_billed: bool = False, lane: str | None = None, wait: bool = False,
+          echo: Callable[[str], None] = print) -> BuildReport:
     t0 = time.monotonic()
+    project.lane = "sync" if refresh else lane  # a refresh pays for a new take now, in the sync lane
+    batch = BatchLane(project, echo, refresh=refresh, retry_maybe_billed=retry_maybe_billed)
+    if not dry_run:
+        batch.collect()  # finished batches into the store first: collected, never paid again
     plan, to_build, estimate = plan_build(project, selection, refresh, retry_maybe_billed)
-    report = BuildReport(plan, to_build, estimate, dry_run=dry_run)
+    report = BuildReport(plan, to_build, estimate, dry_run=dry_run, batch=batch)
     if max_cost is not None and estimate > max_cost + 1e-9:
         raise BudgetExceeded(estimate, max_cost)
     if dry_run:
         return report
     preflight(project, to_build)
+
+    def on_outcome(out: Outcome) -> None:
+        if out.status == "cached" and out.key in batch.collected:
+            out.status = "built"  # collected from its batch by this build: paid for here
+        report.outcomes[out.key] = out
+        echo(format_outcome(out))
+
     if to_build:
         held = [p for p in to_build if p.held]
         note = ""
@@ -77,40 +92,59 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
             note = (f"; {len(held)} of them may have been billed once already (up to ${possibly:.2f}): "
                     + ("re-sent, counted in the estimate" if retry_maybe_billed else "held, not re-sent"))
         echo(f"building {len(to_build)} variant(s), estimated ${estimate:.2f}{note}")
+    for sync_now in batch.rounds(selection, to_build, wait=wait):
         from pipelines.orchestration.run import (
             run_variants,  # Dagster: only when there is work
         )
 
-        def on_outcome(out: Outcome) -> None:
-            report.outcomes[out.key] = out
-            echo(format_outcome(out))
-
-        report.run_id = run_variants(project, to_build, refresh=refresh, on_outcome=on_outcome,
+        report.run_id = run_variants(project, sync_now, refresh=refresh, on_outcome=on_outcome,
                                      retry_maybe_billed=retry_maybe_billed)
+        if last_stop() is not None:  # a stop signal: no new round, no new batch
+            break
+    if to_build or batch.collected:
         plan = project.plan()  # final state, for the manifest
         report.plan = plan
+    for key, f in batch.failed.items():
+        if key in plan.by_key and key not in report.outcomes:
+            report.outcomes[key] = Outcome(plan.by_key[key], "failed", error=f["error"], maybe_billed=f["billed"])
     report.published = write_outputs(project, plan, report.outcomes)
     report.elapsed_s = time.monotonic() - t0
     return report
 
 
+def bill_line(report: BuildReport) -> str | None:
+    """Estimate against bill for this build's paid calls whose cost the vendor reported."""
+    t = bill_totals([o.record for o in report.outcomes.values() if o.status == "built" and o.record
+                     and o.record.get("lane")])
+    if not t["billed_calls"]:
+        return None
+    return (f"estimate vs bill: {t['billed_calls']} call(s) estimated ${t['estimated_usd']:.4f}, vendors billed "
+            f"${t['billed_usd']:.4f}" + (f" ({t['billed_over_estimate']}x)" if t["billed_over_estimate"] else ""))
+
+
 def preflight(project: Project, to_build: list[Planned]) -> None:
-    """Refuse before anything runs when a vendor's key is not exported, or the cache or the
-    coordination cannot be used."""
+    """Refuse before anything runs when a vendor's key is not exported (a pool: when none of its
+    members' keys is), or the cache or the coordination cannot be used."""
     missing: dict[str, list[str]] = {}
     for p in to_build:
         name = p.variant.provider
         if name is None:
             continue
-        provider = project.pool.get(name)
-        env = provider.config.api_key_env
-        if getattr(provider, "needs_key", True) and not (env and os.environ.get(env)):
-            missing.setdefault(f"{name} needs {env or 'api_key_env in catalog.yaml'}", []).append(p.key)
+        members = [project.pool.get(m) for m in project.pool.members(name)]
+        if any(_has_key(m) for m in members):
+            continue
+        envs = " or ".join(m.config.api_key_env or "api_key_env in catalog.yaml" for m in members)
+        missing.setdefault(f"{name} needs {envs}", []).append(p.key)
     if missing:
         lines = [f"{what} (for {len(keys)} variant(s), e.g. {keys[0]})" for what, keys in missing.items()]
         raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(lines))
     if to_build:  # a bucket that is missing, refused credentials, an unreachable coordination database
         project.check_shared()
+
+
+def _has_key(provider) -> bool:
+    env = provider.config.api_key_env
+    return not getattr(provider, "needs_key", True) or bool(env and os.environ.get(env))
 
 
 def format_outcome(out: Outcome) -> str:
@@ -169,11 +203,13 @@ def _print_review(project: Project, report: BuildReport) -> None:
 
 def cmd_build(catalog_dir: Path, args) -> int:
     project = load_project(catalog_dir)
+    project.lane = "sync" if args.refresh else getattr(args, "lane", None)  # validated in that lane
     project.validate()
     forget_stops()
     with SignalLog() as signals:
         report = build(project, selection=args.select, max_cost=args.max_cost, refresh=args.refresh,
-                       dry_run=args.dry_run, retry_maybe_billed=args.retry_maybe_billed)
+                       dry_run=args.dry_run, retry_maybe_billed=args.retry_maybe_billed,
+                       lane=getattr(args, "lane", None), wait=getattr(args, "wait", False))
     if args.dry_run:
         for p in report.to_build:
             what = "held (may have been billed)" if p.held and not args.retry_maybe_billed else p.status
@@ -181,10 +217,17 @@ def cmd_build(catalog_dir: Path, args) -> int:
         print(f"dry run: {len(report.to_build)} variant(s), estimated ${report.estimate_usd:.2f}; nothing was built")
         return 0
     out_dir = project.catalog.output_dir
-    if not report.to_build:
+    pending = [p for p in report.plan.items if p.batch]
+    if not report.to_build and not report.outcomes and not pending:
         print(f"nothing to do: all {len(project.variants)} variants are fresh")
+    elif not report.outcomes:
+        print(f"\nnothing built now; {len(pending)} variant(s) in open batches "
+              "(`assetpipe build` collects them when they finish, `--wait` waits for them)")
     else:
         print(summary_line(report))
+    bills = bill_line(report)
+    if bills:
+        print(bills)
     print(f"outputs in {shown(out_dir)}/  manifest {shown(out_dir / 'manifest.json')}  gallery {shown(out_dir / 'index.html')}")
     _print_review(project, report)
     bad_checks = _report_problems(report, args.retry_maybe_billed)

@@ -7,7 +7,12 @@ import os
 import sys
 from pathlib import Path
 
+from pipelines.batch.lane import BatchLane
+from pipelines.cache import calibration
+from pipelines.cache.batches import load_open
 from pipelines.catalog.select import select
+from pipelines.plan.lanes import lane_of, stays_sync, takes_left
+from pipelines.plan.project import Project
 from pipelines.review.checks import entry_problems
 from pipelines.review.project import approvals_of, load_project
 from pipelines.review.states import counts, review_infos
@@ -41,19 +46,25 @@ def outside_notes(catalog) -> list[str]:
 
 def cmd_plan(catalog_dir: Path, args) -> int:
     project = load_project(catalog_dir)
+    project.lane = getattr(args, "lane", None)
     project.validate()
+    lane = BatchLane(project, (lambda m: print(m, file=sys.stderr)) if args.json else print)
+    lane.collect()  # finished batches into the store: the plan then shows them in the cache
     plan = project.plan()
     entries = approvals_of(project)
     reviews = review_infos(plan, entries)
     problems = entry_problems(project, plan, entries)
     chosen = {v.key for v in select(project.variants, args.select)}
     items = [p for p in plan.items if p.key in chosen]
+    history = calibration.summary(project.store)
     if args.json:
         doc = plan.to_json(items)
         for row in doc["variants"]:
             row["review"] = reviews[row["key"]].to_json()
         doc["totals"]["review"] = counts(reviews[p.key] for p in items)
         doc["totals"]["review_problems"] = [str(i) for i in problems]  # the top level stays {variants, totals}
+        doc["totals"]["calibration"] = history
+        doc["totals"]["batches"] = batches_json(project, items)
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
@@ -85,4 +96,29 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     print(f"review: {r['approved']} approved, {r['pending']} pending, {r['changed']} changed, {r['rejected']} rejected")
     for issue in problems:
         print(f"warning: {issue}", file=sys.stderr)
+    saving = lane_saving(project, items)
+    if saving:
+        print(f"the batch lane: ${saving[0]:.2f} for {saving[2]} variant(s) that cost ${saving[1]:.2f} in the sync lane "
+              f"(saving ${saving[1] - saving[0]:.2f})")
+    print(calibration.describe(history))
     return 0
+
+
+def lane_saving(project: Project, items) -> tuple[float, float, int] | None:
+    """(batch price, sync price, count) of the variants to build in the batch lane."""
+    todo = [p for p in items if p.status != "fresh" and not p.batch and not stays_sync(p)
+            and lane_of(project, p.variant) == "batch"]
+    if not todo:
+        return None
+    sync = sum(project.sync_estimate(p.variant) * takes_left(p) for p in todo)  # retakes are sync in both
+    return round(sum(p.est_cost for p in todo), 4), round(sync, 4), len(todo)
+
+
+def batches_json(project: Project, items) -> dict:
+    saving = lane_saving(project, items)
+    return {"open": [{"record": r["id"], "batch_id": r.get("batch_id"), "provider": r["provider"],
+                      "status": r.get("status") or r["state"], "variants": len(r["items"]),
+                      "created_at": r["created_at"]} for r in load_open(project.store)],
+            "batch_lane": None if saving is None else {"estimated_usd": saving[0], "sync_lane_usd": saving[1],
+                                                       "saving_usd": round(saving[1] - saving[0], 4),
+                                                       "variants": saving[2]}}

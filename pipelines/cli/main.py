@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="what a build would do: status, why, estimated cost")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--select", nargs="*", metavar="SEL", help="campaign, campaign/asset, key glob, locale=de, +sel, sel+")
+    p.add_argument("--lane", choices=["sync", "batch"], help="price the build in this lane (default: catalog.yaml's)")
     b = sub.add_parser("build", help="materialize missing and changed variants through Dagster")
     b.add_argument("--select", nargs="*", metavar="SEL")
     b.add_argument("--max-cost", type=float, metavar="USD", help="refuse (spend nothing) if the estimate is higher")
@@ -39,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--dry-run", action="store_true", help="print what would be built and its cost; build nothing")
     b.add_argument("--retry-maybe-billed", action="store_true",
                    help="re-send variants held because an earlier call may have been billed (pays again)")
+    b.add_argument("--lane", choices=["sync", "batch"],
+                   help="sync: call now; batch: OpenAI's Batch API at half the price, collected by later builds "
+                        "(default: the campaign's or catalog.yaml's `lane:`)")
+    b.add_argument("--wait", action="store_true", help="with the batch lane: wait for the batches and collect them")
     c = sub.add_parser("verify", help="check every image and record of the cache (sha256, decode); exit 1 on damage")
     c.add_argument("--repair", action="store_true",
                    help="restore damaged images from good copies, else move them and their records to quarantine")

@@ -18,6 +18,7 @@ from pipelines.orchestration.keys import MULTI_ASSET, REFRESH_TAG, RETRY_TAG, va
 from pipelines.orchestration.results import results_of
 from pipelines.orchestration.review import after_run
 from pipelines.orchestration.specs import check_specs, variant_spec
+from pipelines.plan.lanes import drop_pending
 from pipelines.plan.project import Project
 
 
@@ -36,7 +37,10 @@ def variants_asset(project: Project, on_outcome: Callable[[Outcome], None] | Non
     def assetpipe_variants(context):  # (no annotation: Dagster inspects it, and annotations are strings here)
         selected = {key_of[tuple(k.path)] for k in context.selected_asset_keys}
         plan = project.plan()  # at run time: the store may have moved since definitions were loaded
-        to_build = [p for p in plan.items if p.key in selected]
+        # a key in an open batch waits for a build to collect it: never paid for twice
+        to_build, waiting = drop_pending([p for p in plan.items if p.key in selected])
+        for p in waiting:
+            context.log.info(f"{p.key}: waits for batch {(p.batch or {}).get('batch_id') or 'upstream'}")
         force = set(refresh or ())
         tags = context.run.tags
         if tags.get(REFRESH_TAG) == "true":

@@ -252,6 +252,8 @@ def _card(v: dict, thumbs: dict[str, tuple[str, int, int]], links: dict[str, str
     size = f'{v["width"]}x{v["height"]}' if v.get("width") and v.get("height") else ""
     facts = [
         ("provider", " / ".join(str(x) for x in (v.get("provider"), v.get("model")) if x)),
+        ("pool", v.get("pool") or ""),  # the member above was chosen from this pool
+        ("lane", f"batch {v.get('batch_id') or ''}".strip() if v.get("lane") == "batch" else ""),
         ("size", size),
         ("cost", _card_cost(v, s)),
         ("request id", v.get("request_id") or ""),

@@ -39,6 +39,9 @@ def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path,
             if built_now and rec.get("resumed_from_build"):
                 e["collected_from_build"] = rec["resumed_from_build"]
             _takes(e, out, p)
+            e.update(billing_of(rec))
+        if p.batch and rec is None:
+            e["batch"] = p.batch  # waiting in an open batch: a later build collects it
         if out is not None and not out.ok:
             e.update(status=out.status, error=out.error, path=None, sha256=None)
             if out.maybe_billed:
@@ -68,6 +71,15 @@ def read_manifest(output_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) and isinstance(doc.get("variants"), list) else None
+
+
+BILLING_KEYS = ("estimate_usd", "billed_usd", "billed_basis", "lane", "pool", "batch_id")
+
+
+def billing_of(rec: dict[str, Any]) -> dict[str, Any]:
+    """How a paid image was made and priced: its estimate, the vendor's bill (and its basis), the
+    lane, the pool it was chosen from and its batch. A render or a draft has none of these."""
+    return {k: rec[k] for k in BILLING_KEYS if rec.get(k) is not None}
 
 
 def write_manifest(output_dir: Path, entries: list[dict[str, Any]], totals: dict[str, Any]) -> Path:

@@ -8,6 +8,7 @@ from pipelines.engine.outcome import Outcome
 from pipelines.errors import BlobDamaged
 from pipelines.outputs.gallery import write_gallery
 from pipelines.outputs.manifest import manifest_entries, read_manifest, write_manifest
+from pipelines.plan.billing import totals as bill_totals
 from pipelines.plan.plan import Plan
 from pipelines.plan.project import Project
 from pipelines.review import publish
@@ -36,6 +37,9 @@ def write_outputs(project: Project, plan: Plan, outcomes: dict[str, Outcome]) ->
         "failed": sum(1 for o in outcomes.values() if not o.ok),
         "missing": sum(1 for e in entries if not e.get("path")),
         "cost_usd": round(sum(e["cost_usd"] for e in entries), 4),
+        # this build's paid calls: the price table's estimate against what the vendors billed
+        "estimate_vs_billed": bill_totals([o.record for o in outcomes.values()
+                                           if o.status == "built" and o.record and o.record.get("lane")]),
     }
     write_manifest(out_dir, entries, totals)
     write_gallery(out_dir, entries, title=_title(project))

@@ -51,6 +51,7 @@ class Planned:
     # open journal entries of this cache key (pipelines.plan.unsettled): calls an earlier build sent
     unsettled: list[Any] = field(default_factory=list)
     held: bool = False  # one of them may have been billed and cannot be picked up: not re-sent
+    batch: dict[str, Any] | None = None  # the open batch this key is in (pipelines.plan.lanes)
     last: dict[str, Any] = field(default_factory=dict)  # the current take's checks and takes, from its last build
     first_take: int = 0  # where this recipe's takes start (a rejection moves it on)
     head: dict[str, Any] | None = None  # the variant's last build (its blob is the file in output_dir)
@@ -126,16 +127,20 @@ def _row(p: Planned) -> dict[str, Any]:
         "unsettled": [{"build": e.build, "provider": e.provider, "vendor": e.vendor, "job_id": e.job_id,
                        "take": e.take, "sent_at": e.sent_at, "resumable": e.resumable, "note": e.note}
                       for e in p.unsettled],
+        **({"batch": p.batch} if p.batch else {}),
     }
 
 
 class Planner:
-    """Computes keys in dependency order. `estimator(variant) -> USD` prices one call."""
+    """Computes keys in dependency order. `estimator(variant) -> USD` prices the first take in the
+    variant's lane; `retake_estimator` a retake, which the engine always pays synchronously (the
+    batch lane's take is checked once it is collected, and a failed one is retaken at once)."""
 
-    def __init__(self, catalog: Catalog, store: Store, hasher: FileHasher, estimator=None,
+    def __init__(self, catalog: Catalog, store: Store, hasher: FileHasher, estimator=None, retake_estimator=None,
                  first_takes: Mapping[str, FirstTake] | None = None):
         self.catalog, self.store, self.hasher = catalog, store, hasher
         self.estimator = estimator or (lambda v: 0.0)
+        self.retake_estimator = retake_estimator or self.estimator
         self.first_takes = first_takes or {}
 
     def plan(self, variants: list[Variant]) -> Plan:
@@ -184,7 +189,7 @@ class Planner:
             p.last = {k: head[k] for k in ("checks", "takes") if k in head}
         left = p.max_takes - 1 - (p.take - first.number)  # retakes still allowed after the current take
         if p.record is None:
-            p.est_cost *= 1 + left  # the worst case: every take fails its text check
+            p.est_cost += self.retake_estimator(v) * max(left, 0)  # the worst case: every take fails its text check
         else:
             recheck(self, p, head, left)
         return p
@@ -245,7 +250,7 @@ def recheck(planner: Planner, p: Planned, head: dict[str, Any] | None, left: int
         p.status, p.reasons = "changed", [f"text check failed on take {p.take + 1}: up to {left} retake(s) left"]
     elif p.status == "fresh" or left <= 0 or last == "passed" or _passed_before(planner, p):
         return
-    p.est_cost = planner.estimator(v) * left
+    p.est_cost = planner.retake_estimator(v) * left
 
 
 def _passed_before(planner: Planner, p: Planned) -> bool:

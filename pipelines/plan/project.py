@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
+from pipelines.cache.batches import open_keys
 from pipelines.cache.hashing import FileHasher
 from pipelines.cache.journal import StoreJournal
 from pipelines.cache.store import Store
@@ -20,11 +21,11 @@ from pipelines.catalog.variant import Variant
 from pipelines.catalog.variants import expand
 from pipelines.coordination import Coordinator, coordinator_for
 from pipelines.errors import CatalogError, CatalogIssue
+from pipelines.plan import lanes
 from pipelines.plan.plan import FirstTake, Plan, Planner
 from pipelines.plan.pool import ProviderPool
-from pipelines.plan.requests import request_for
+from pipelines.plan.requests import estimate_request
 from pipelines.plan.unsettled import annotate
-from providers.base import InputImage
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Project:
     pool: ProviderPool = field(default=None)  # type: ignore[assignment]
     coordinator: Coordinator = field(default=None)  # type: ignore[assignment]
     first_takes: Callable[[], Mapping[str, FirstTake]] = dict  # read at every plan: a rejection needs no reload
+    lane: str | None = None  # `--lane`: overrides the catalog's and the campaigns' `lane:`
 
     @classmethod
     def load(cls, root: Path | str) -> "Project":
@@ -54,12 +56,20 @@ class Project:
         self.coordinator.check()
 
     def estimate(self, v: Variant) -> float:
+        """The price of building `v` in its lane (the batch lane at the batch price)."""
         if v.provider is None:
             return 0.0
-        return self.pool.estimate(v.provider, request_for(v, ""))
+        if lanes.lane_of(self, v) == "batch":
+            return self.pool.estimate(lanes.batch_entry(self, v.provider), estimate_request(v), lane="batch")
+        return self.pool.estimate(v.provider, estimate_request(v))
+
+    def sync_estimate(self, v: Variant) -> float:
+        """The price of one synchronous take of `v` (a retake always is one)."""
+        return 0.0 if v.provider is None else self.pool.estimate(v.provider, estimate_request(v))
 
     def planner(self) -> Planner:
-        return Planner(self.catalog, self.store, self.hasher, self.estimate, self.first_takes())
+        return Planner(self.catalog, self.store, self.hasher, self.estimate, self.sync_estimate,
+                       first_takes=self.first_takes())
 
     @property
     def journal(self) -> StoreJournal:
@@ -72,6 +82,8 @@ class Project:
             self.hasher.save()
         providers = self.catalog.settings.providers
         annotate(plan, self.journal, self.store, lambda name: providers[name].type if name in providers else None)
+        lanes.price_unsettled(self, plan)
+        lanes.annotate_pending(plan, open_keys(self.store), self.sync_estimate)
         return plan
 
     def provider_issues(self) -> list[CatalogIssue]:
@@ -85,11 +97,9 @@ class Project:
             except Exception as exc:  # unknown type, bad options
                 issues.append(_at(v.source, f"provider {v.provider!r}: {exc}"))
                 continue
-            dummy = InputImage(Path("x.png"), "0" * 64, "x.png")
-            images = tuple(dummy for i in v.inputs if i.role == "image")
-            mask = dummy if any(i.role == "mask" for i in v.inputs) else None
-            for problem in provider.problems(request_for(v, "", images, mask)):
+            for problem in provider.problems(estimate_request(v)):
                 issues.append(_at(v.source, f"{v.key}: {problem}"))
+        issues += [_at(v.source, f"{v.key}: {problem}") for v, problem in lanes.lane_problems(self)]
         return issues
 
     def validate(self) -> None:

@@ -165,7 +165,8 @@ def test_plan_json_has_the_documented_shape(example_catalog):
     code, out, err = run_cli("plan", "--json", catalog=example_catalog)
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"variants", "totals"}
+    assert set(doc) == {"variants", "totals"}  # the documented top level; additions live under totals
+    assert {"review", "review_problems", "calibration", "batches"} <= set(doc["totals"])
     for row in doc["variants"]:
         assert {"key", "status", "reason", "provider", "estimated_cost_usd"} <= set(row)
         assert row["status"] == "missing" and row["reason"] == "never built"
