@@ -1,9 +1,12 @@
-"""Every variant of a catalog as an asset of one subsettable multi_asset.
+"""The variants of a group of catalog assets (a step: pipelines.plan.steps) as the assets of one
+subsettable multi_asset; the CLI's in-process build has one group of everything.
 
-Why one multi_asset: provider calls are I/O bound (40-100 s each) and vendors allow ~10 in flight
+Why one multi_asset per step rather than per variant: provider calls are I/O bound (40-100 s each) and vendors allow ~10 in flight
 per key. Dagster's multiprocess executor costs ~1-6 s of process start per step and the in-process
-executor runs steps one at a time; one async step driving every selected variant keeps the calls at
-the vendor's limit while the UI still shows (and can select) every variant as its own asset.
+executor runs steps one at a time; one async step driving every selected variant of its group
+keeps the calls at the vendor's limit while the UI still shows (and can select) every variant as
+its own asset. Several steps (the code location's job) let an executor spread a run over
+processes or machines; vendor slots and leases are shared through the coordination.
 """
 
 from __future__ import annotations
@@ -20,20 +23,27 @@ from pipelines.orchestration.review import after_run
 from pipelines.orchestration.specs import check_specs, variant_spec
 from pipelines.plan.lanes import drop_pending
 from pipelines.plan.project import Project
+from pipelines.plan.steps import StepGroup
 
 
-def variants_asset(project: Project, on_outcome: Callable[[Outcome], None] | None = None,
-                   refresh: set[str] | None = None, retry_maybe_billed: bool = False) -> dg.AssetsDefinition:
-    """`on_outcome`, `refresh` and `retry_maybe_billed` are the CLI's hooks into an in-process run
+def variants_asset(project: Project, group: StepGroup | None = None,
+                   on_outcome: Callable[[Outcome], None] | None = None,
+                   refresh: set[str] | None = None, retry_maybe_billed: bool = False,
+                   recipes: dict[str, str] | None = None,
+                   checks: list[dg.AssetCheckSpec] | None = None) -> dg.AssetsDefinition:
+    """The step of `group`'s variants (None: every variant, one step named MULTI_ASSET).
+    `recipes` and `checks` of the whole catalog may be given, computed once for all the steps.
+    `on_outcome`, `refresh` and `retry_maybe_billed` are the CLI's hooks into an in-process run
     (a run launched elsewhere says the last two with the REFRESH_TAG and RETRY_TAG tags)."""
-    variants = project.variants
-    by_key = {v.key: v for v in variants}
-    recipes = project.planner().recipes(variants)
+    by_key = {v.key: v for v in project.variants}
+    variants = [v for v in project.variants if group is None or group.holds(v)]
+    recipes = recipes if recipes is not None else project.planner().recipes(project.variants)
     specs = [variant_spec(v, recipes[v.key], by_key, project.catalog.root) for v in variants]
-    checks = check_specs(project)
     key_of = {tuple(variant_key(v).path): v.key for v in variants}
+    checks = [c for c in (check_specs(project) if checks is None else checks) if tuple(c.asset_key.path) in key_of]
+    name = MULTI_ASSET if group is None else f"{MULTI_ASSET}_{group.name}"
 
-    @dg.multi_asset(name=MULTI_ASSET, specs=specs, check_specs=checks, can_subset=True)
+    @dg.multi_asset(name=name, specs=specs, check_specs=checks, can_subset=True)
     def assetpipe_variants(context):  # (no annotation: Dagster inspects it, and annotations are strings here)
         selected = {key_of[tuple(k.path)] for k in context.selected_asset_keys}
         plan = project.plan()  # at run time: the store may have moved since definitions were loaded

@@ -26,7 +26,8 @@ def run_variants(project: Project, to_build: list[Planned], *, refresh: bool,
         on_outcome(out)
 
     refresh_keys = {p.key for p in to_build} if refresh else set()
-    defs = build_definitions(project, on_outcome=hook, refresh=refresh_keys, retry_maybe_billed=retry_maybe_billed)
+    defs = build_definitions(project, on_outcome=hook, refresh=refresh_keys, retry_maybe_billed=retry_maybe_billed,
+                             split=False)
     job = defs.resolve_job_def(BUILD_JOB)
     inst = instance(project.catalog)
     observe_refs(project, inst)  # before the run, so its provenance names the ref hashes it read
