@@ -86,8 +86,8 @@ def job_execute(cat: Path, home: Path, max_concurrent: int) -> float:
     home.mkdir(parents=True)
     config = home / "run.yaml"
     config.write_text(yaml.safe_dump({"execution": {"config": {"multiprocess": {"max_concurrent": max_concurrent}}}}))
-    t = run_timed([DAGSTER, "job", "execute", "-m", "pipelines.definitions", "-j", "assetpipe_build", "-c", str(config)],
-                  env_with(ASSETPIPE_CATALOG=str(cat), DAGSTER_HOME=str(home)), cwd=home).check("job execute")
+    cmd = [DAGSTER, "job", "execute", "-m", "pipelines.definitions", "-j", "assetpipe_build", "-c", str(config)]
+    t = run_timed(cmd, env_with(ASSETPIPE_CATALOG=str(cat), DAGSTER_HOME=str(home)), cwd=home).check("job execute")
     if "RUN_SUCCESS" not in t.stdout + t.stderr:
         raise SystemExit("the run did not succeed")
     return t.wall_s

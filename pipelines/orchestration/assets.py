@@ -1,11 +1,11 @@
 """The variants of a group of catalog assets (a step: pipelines.plan.steps) as the assets of one
 subsettable multi_asset; the CLI's in-process build has one group of everything.
 
-Why one multi_asset per step rather than per variant: provider calls are I/O bound (40-100 s each) and vendors allow ~10 in flight
-per key. Dagster's multiprocess executor costs ~1-6 s of process start per step and the in-process
-executor runs steps one at a time; one async step driving every selected variant of its group
-keeps the calls at the vendor's limit while the UI still shows (and can select) every variant as
-its own asset. Several steps (the code location's job) let an executor spread a run over
+Why one multi_asset per step rather than one step per variant: provider calls are I/O bound
+(40-100 s each) and vendors allow ~10 in flight per key. Dagster's multiprocess executor costs ~1-6 s
+of process start per step and the in-process executor runs steps one at a time; one async step
+driving every selected variant of its group keeps the calls at the vendor's limit while the UI
+still shows (and can select) every variant as its own asset. Several steps (the code location's job) let an executor spread a run over
 processes or machines; vendor slots and leases are shared through the coordination.
 """
 

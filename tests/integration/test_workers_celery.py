@@ -42,7 +42,8 @@ def catalog_files(emu: EachLabsEmulator, cache: str, coordination: str) -> dict[
                              "defaults: {quality: low, size: 1024x1024}\n"}
     for c in CAMPAIGNS:
         story = ("\n  - name: story\n    render: {from: hero, size: 512x512}" if c == "spring" else "")
-        files[f"campaigns/{c}.yaml"] = (f"campaign: {c}\nassets:\n  - name: hero\n    matrix: {{n: {list(range(1, ITEMS + 1))}}}\n"
+        items = list(range(1, ITEMS + 1))
+        files[f"campaigns/{c}.yaml"] = (f"campaign: {c}\nassets:\n  - name: hero\n    matrix: {{n: {items}}}\n"
                                         f"    prompt: Poster {{{{ n }}}} of {c}{story}\n")
     return files
 
