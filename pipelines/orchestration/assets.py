@@ -46,7 +46,7 @@ def variants_asset(project: Project, group: StepGroup | None = None,
     @dg.multi_asset(name=name, specs=specs, check_specs=checks, can_subset=True)
     def assetpipe_variants(context):  # (no annotation: Dagster inspects it, and annotations are strings here)
         selected = {key_of[tuple(k.path)] for k in context.selected_asset_keys}
-        plan = project.plan()  # at run time: the store may have moved since definitions were loaded
+        plan = project.plan(selected)  # at run time (the store may have moved): these and their upstream
         # a key in an open batch waits for a build to collect it: never paid for twice
         to_build, waiting = drop_pending([p for p in plan.items if p.key in selected])
         for p in waiting:

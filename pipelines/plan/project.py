@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from pipelines.cache.batches import open_keys
 from pipelines.cache.hashing import FileHasher
@@ -75,9 +75,12 @@ class Project:
     def journal(self) -> StoreJournal:
         return StoreJournal(self.store)
 
-    def plan(self) -> Plan:
+    def plan(self, only: Iterable[str] | None = None) -> Plan:
+        """Every variant, or (`only`) these variant keys and everything upstream of them: a step of
+        a split build plans its own variants, not the whole catalog (each plan reads the store)."""
+        variants = self.variants if only is None else self.upstream_closure(only)
         try:
-            plan = self.planner().plan(self.variants)
+            plan = self.planner().plan(variants)
         finally:
             self.hasher.save()
         providers = self.catalog.settings.providers
@@ -85,6 +88,19 @@ class Project:
         lanes.price_unsettled(self, plan)
         lanes.annotate_pending(plan, open_keys(self.store), self.sync_estimate)
         return plan
+
+    def upstream_closure(self, keys: Iterable[str]) -> list[Variant]:
+        """The variants named by `keys` and all their upstream variants, in the catalog's
+        dependency order."""
+        by_key = {v.key: v for v in self.variants}
+        wanted: set[str] = set()
+        stack = [k for k in keys if k in by_key]
+        while stack:
+            k = stack.pop()
+            if k not in wanted:
+                wanted.add(k)
+                stack.extend(u for u in by_key[k].upstream_keys if u in by_key)
+        return [v for v in self.variants if v.key in wanted]
 
     def provider_issues(self) -> list[CatalogIssue]:
         """What the configured vendors cannot do, found before anything is spent."""

@@ -99,3 +99,11 @@ def test_one_group_holds_everything_in_dependency_order(tmp_path):
     check_order([g], vs)
     assert g.variants == len(vs) == 18
 
+
+
+def test_a_step_plans_its_own_variants_and_their_upstream_only(tmp_path):
+    variants(tmp_path / "cat")
+    project = Project.load(tmp_path / "cat")
+    plan = project.plan(["summer/pier_story/1"])
+    assert [p.key for p in plan.items] == ["spring/hero/1", "summer/pier/1", "summer/pier_story/1"]
+    assert len(project.plan().items) == 18
