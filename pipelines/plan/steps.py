@@ -5,12 +5,12 @@ drives its variants with the asyncio engine, and an asset's variants share a ven
 prompt). The cut is a pure function of the variants, so every machine that loads the same catalog
 cuts it the same way (a celery worker must find the steps the run was planned with).
 
-The cut: by campaign, in chunks of whole assets of at most `max_variants` variants (an asset
-larger than that is a chunk of its own). Edits and renders that cross chunks become dependencies
-between steps. Steps never form a cycle: each asset gets a *stage*, the number of campaign borders
-on its longest upstream path, and a step holds assets of one campaign and one stage, in the
-catalog's dependency order; so every dependency goes to a later stage, or to the same campaign and
-stage and a chunk that is not earlier.
+The cut: by campaign, at most `max_variants` variants a step: small campaigns share a step, a large
+one is cut into chunks of whole assets (an asset larger than a step is a step of its own). Edits
+and renders that cross steps become dependencies between steps. Steps never form a cycle: each
+asset gets a *stage*, the number of campaign borders on its longest upstream path; a step holds
+assets of one stage, each campaign's in the catalog's dependency order, so every dependency goes
+to a later stage, or within a campaign to the same step or a later one.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ DEFAULT_STEP_VARIANTS = 64
 @dataclass(frozen=True)
 class StepGroup:
     name: str  # unique in the catalog, Dagster-safe as campaign names are: "spring", "spring_2", "spring_s1"
-    campaign: str
+    campaigns: tuple[str, ...]
     assets: tuple[str, ...]  # "campaign/asset" ids, in dependency order
     variants: int
+    stage: int = 0
 
     def holds(self, v: Variant) -> bool:
         return v.asset_id in self.assets
@@ -35,32 +36,54 @@ class StepGroup:
 
 def step_groups(variants: list[Variant], max_variants: int | None = DEFAULT_STEP_VARIANTS) -> list[StepGroup]:
     """The steps of a build of `variants`, in an order where every step comes after the steps it
-    depends on. `max_variants=None`: one step per campaign and stage."""
+    depends on. Small campaigns share a step (a step costs a process start, and its calls are
+    what keeps a vendor busy); a campaign is cut only when it does not fit in one step.
+    `max_variants=None`: one step per stage."""
     order, size, campaign_of, ups = _assets(variants)
     stage: dict[str, int] = {}
     for a in order:  # dependency order: every upstream has its stage already
         stage[a] = max((stage[u] + (campaign_of[u] != campaign_of[a]) for u in ups[a]), default=0)
-    chunks: dict[tuple[str, int], list[list[str]]] = {}
-    for a in order:
-        runs = chunks.setdefault((campaign_of[a], stage[a]), [[]])
-        current = runs[-1]
-        if current and max_variants is not None and sum(size[x] for x in current) + size[a] > max_variants:
-            runs.append(current := [])
-        current.append(a)
-    groups = []
-    for (campaign, st), runs in sorted(chunks.items(), key=lambda kv: (kv[0][1], _first(order, kv[1]))):
-        for i, run in enumerate(runs):
-            suffix = "" if (st, i) == (0, 0) else f"_s{st}" * (st > 0) + f"_{i + 1}" * (i > 0)
-            groups.append(StepGroup(campaign + suffix, campaign, tuple(run), sum(size[a] for a in run)))
+    over = (lambda n: False) if max_variants is None else (lambda n: n > max_variants)  # noqa: E731
+    groups: list[StepGroup] = []
+    for st in sorted(set(stage.values())):
+        in_stage = [a for a in order if stage[a] == st]
+        current: list[str] = []
+        for c in dict.fromkeys(campaign_of[a] for a in in_stage):
+            mine = [a for a in in_stage if campaign_of[a] == c]
+            if current and over(_size(current, size) + _size(mine, size)):
+                groups.append(_group(current, st, campaign_of, size, groups))
+                current = []
+            for a in mine:
+                if current and over(_size(current, size) + size[a]):
+                    groups.append(_group(current, st, campaign_of, size, groups))
+                    current = []
+                current.append(a)
+        groups.append(_group(current, st, campaign_of, size, groups))
     _unique_names(groups)
     return groups
+
+
+def _size(assets: list[str], size: dict[str, int]) -> int:
+    return sum(size[a] for a in assets)
+
+
+def _group(assets: list[str], st: int, campaign_of: dict[str, str], size: dict[str, int],
+           before: list[StepGroup]) -> StepGroup:
+    """Named after its first campaign: `spring`, `spring_2` (its second chunk), `spring_s1` (its
+    assets that wait for another campaign), `spring_and_3_more` (with 3 small campaigns)."""
+    campaigns = tuple(dict.fromkeys(campaign_of[a] for a in assets))
+    first = campaigns[0]
+    chunk = sum(1 for g in before if g.campaigns[0] == first and g.stage == st)
+    name = first + f"_s{st}" * (st > 0) + f"_{chunk + 1}" * (chunk > 0)
+    name += f"_and_{len(campaigns) - 1}_more" * (len(campaigns) > 1)
+    return StepGroup(name, campaigns, tuple(assets), _size(assets, size), st)
 
 
 def one_group(variants: list[Variant], name: str) -> StepGroup:
     """Every asset in one step: the CLI's in-process build (one asyncio engine drives everything,
     so a render starts the moment its upstream variant lands)."""
     order, size, _, _ = _assets(variants)
-    return StepGroup(name, "", tuple(order), sum(size.values()))
+    return StepGroup(name, tuple(dict.fromkeys(v.campaign for v in variants)), tuple(order), sum(size.values()))
 
 
 def _assets(variants: list[Variant]):
@@ -91,14 +114,10 @@ def _assets(variants: list[Variant]):
     return order, size, campaign_of, ups
 
 
-def _first(order: list[str], runs: list[list[str]]) -> int:
-    return order.index(runs[0][0])
-
-
 def _unique_names(groups: list[StepGroup]) -> None:
     seen: dict[str, int] = {}
     for i, g in enumerate(groups):
         n = seen.get(g.name, 0)
         seen[g.name] = n + 1
         if n:  # two campaigns that differ only in characters Dagster does not allow
-            groups[i] = StepGroup(f"{g.name}_x{n}", g.campaign, g.assets, g.variants)
+            groups[i] = StepGroup(f"{g.name}_x{n}", g.campaigns, g.assets, g.variants, g.stage)

@@ -60,31 +60,39 @@ def check_order(groups, vs: list[Variant]) -> None:
 
 def test_a_step_per_campaign_of_whole_assets_and_campaigns_that_edit_each_other_never_make_a_cycle(tmp_path):
     vs = variants(tmp_path / "cat")
-    groups = step_groups(vs, max_variants=None)
+    groups = step_groups(vs, max_variants=14)  # spring's first 14 variants fill a step
     check_order(groups, vs)
     by_name = {g.name: g for g in groups}
     # spring's loft edits summer's shot, summer's pier edits spring's hero: the campaigns depend on
-    # each other, so each edit (and what follows it) is a later step of its campaign
+    # each other, so each edit (and what follows it) waits in a later stage; small, they share a step
     assert by_name["spring"].assets == ("spring/hero", "spring/poster", "spring/story")
     assert by_name["summer"].assets == ("summer/shot",)
-    assert by_name["spring_s1"].assets == ("spring/loft",)
-    assert by_name["summer_s1"].assets == ("summer/pier", "summer/pier_story")
-    assert [g.variants for g in groups] == [14, 1, 1, 2]
+    assert by_name["spring_s1_and_1_more"].assets == ("spring/loft", "summer/pier", "summer/pier_story")
+    assert [g.variants for g in groups] == [14, 1, 3]
     for g in groups:
-        assert all(v.campaign == g.campaign for v in vs if g.holds(v))
+        assert g.campaigns == tuple(dict.fromkeys(v.campaign for v in vs if g.holds(v)))
 
 
 def test_large_campaigns_are_chunked_by_whole_assets(tmp_path):
     vs = variants(tmp_path / "cat")
     groups = step_groups(vs, max_variants=6)
     check_order(groups, vs)
-    spring = [g for g in groups if g.campaign == "spring" and "spring/loft" not in g.assets]
-    assert [g.assets for g in spring] == [("spring/hero",), ("spring/poster",), ("spring/story",)]
-    assert [g.name for g in spring] == ["spring", "spring_2", "spring_3"]
+    first = [g for g in groups if g.stage == 0]
+    assert [g.assets for g in first] == [("spring/hero",), ("spring/poster",), ("spring/story", "summer/shot")]
+    assert [g.name for g in first] == ["spring", "spring_2", "spring_3_and_1_more"]
     # an asset larger than a step is a step of its own, never cut: its variants share one engine
     big = step_groups(vs, max_variants=2)
     assert any(g.assets == ("spring/poster",) and g.variants == 6 for g in big)
     check_order(big, vs)
+
+
+def test_small_campaigns_share_a_step(tmp_path):
+    vs = variants(tmp_path / "cat")
+    groups = step_groups(vs)  # 64 variants a step: each stage fits in one
+    check_order(groups, vs)
+    assert [(g.name, g.campaigns, g.variants) for g in groups] == [
+        ("spring_and_1_more", ("spring", "summer"), 15), ("spring_s1_and_1_more", ("spring", "summer"), 3)]
+    assert step_groups(vs, max_variants=None) == groups
 
 
 def test_every_machine_cuts_the_same_steps(tmp_path):
