@@ -113,11 +113,17 @@ def preflight(project: Project, to_build: list[Planned]) -> None:
         project.check_shared()
 
 
+def shown_status(out: Outcome) -> str:
+    """The word a person reads: a local rendition is `rendered`, not `built`."""
+    return "rendered" if out.status == "built" and out.planned.variant.operation == "render" else out.status
+
+
 def format_outcome(out: Outcome) -> str:
     v = out.planned.variant
     if out.ok:
         rec = out.record or {}
-        cost = f"${out.paid_now_usd:.2f}" if out.status == "built" else "cache"
+        paid = out.paid_now_usd
+        cost = "cache" if out.status != "built" else f"${paid:.2f}" if paid > 0 else "free"
         if rec.get("resumed_from_build") and out.status == "built":
             cost += f"  (collected: job {rec.get('request_id')} of build {rec['resumed_from_build'][:8]}, paid then)"
         failed_checks = [c.name for c in out.checks if c.status == "failed"]
@@ -127,8 +133,8 @@ def format_outcome(out: Outcome) -> str:
         if any(c.status == "not_run" for c in out.checks):
             note += "  text not checked"
         note += f"  ({out.note})" if out.note else ""
-        return f"  {out.status:<7} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
-    return f"  {out.status.upper():<7} {v.key:<55} {out.error}"
+        return f"  {shown_status(out):<8} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
+    return f"  {out.status.upper():<8} {v.key:<55} {out.error}"
 
 
 def report_unchecked(outs) -> None:
@@ -195,11 +201,16 @@ def cmd_build(catalog_dir: Path, args) -> int:
 
 
 def summary_line(report: BuildReport) -> str:
+    """built (by a provider), rendered (locally), cached: and `paid` only for money spent."""
+    rendered = sum(1 for o in report.outcomes.values() if shown_status(o) == "rendered")
+    built = report.count("built") - rendered
     n = len(report.collected)
-    collected = f"; {n} collected from earlier builds, paid then" if n else ""
+    notes = ([f"paid ${report.paid_usd:.2f}"] if report.paid_usd > 0 else ["free"] if built > n else []) + \
+        ([f"{n} collected from earlier builds, paid then"] if n else [])
+    made = f"built {built}" + (f" ({'; '.join(notes)})" if notes else "") + (f", rendered {rendered}" if rendered else "")
     extra = "".join(f", {word} {report.count(status)}" for status, word in (("held", "held"), ("stopped", "stopped"))
                     if report.count(status))
-    return (f"\nbuilt {report.count('built')} (paid ${report.paid_usd:.2f}{collected}), reused "
+    return (f"\n{made}, reused "
             f"{report.count('cached')} from the cache, failed {report.count('failed')}{extra}, "
             f"skipped {report.count('skipped')} in {report.elapsed_s:.1f}s"
             + (f"; run {report.run_id[:8]} (see `assetpipe ui`)" if report.run_id else ""))
