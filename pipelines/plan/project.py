@@ -20,6 +20,7 @@ from pipelines.catalog.variant import Variant
 from pipelines.catalog.variants import expand
 from pipelines.coordination import Coordinator, coordinator_for
 from pipelines.errors import CatalogError, CatalogIssue
+from pipelines.plan.failures import annotate_failures
 from pipelines.plan.plan import FirstTake, Plan, Planner
 from pipelines.plan.pool import ProviderPool
 from pipelines.plan.requests import request_for
@@ -72,6 +73,7 @@ class Project:
             self.hasher.save()
         providers = self.catalog.settings.providers
         annotate(plan, self.journal, self.store, lambda name: providers[name].type if name in providers else None)
+        annotate_failures(plan, self.store)
         return plan
 
     def provider_issues(self) -> list[CatalogIssue]:
