@@ -6,7 +6,6 @@ orchestration layer is imported here, at the one place that needs it, only when 
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -20,6 +19,7 @@ from pipelines.engine.outcome import Outcome
 from pipelines.engine.stop import forget_stops, last_stop
 from pipelines.errors import BudgetExceeded, BuildError
 from pipelines.outputs.write import write_outputs
+from pipelines.plan.credentials import describe, key_warnings, missing_keys
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import plan_build
@@ -97,18 +97,9 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
 def preflight(project: Project, to_build: list[Planned]) -> None:
     """Refuse before anything runs when a vendor's key is not exported, or the cache or the
     coordination cannot be used."""
-    missing: dict[str, list[str]] = {}
-    for p in to_build:
-        name = p.variant.provider
-        if name is None:
-            continue
-        provider = project.pool.get(name)
-        env = provider.config.api_key_env
-        if getattr(provider, "needs_key", True) and not (env and os.environ.get(env)):
-            missing.setdefault(f"{name} needs {env or 'api_key_env in catalog.yaml'}", []).append(p.key)
+    missing = missing_keys(project.pool, [p.variant for p in to_build])
     if missing:
-        lines = [f"{what} (for {len(keys)} variant(s), e.g. {keys[0]})" for what, keys in missing.items()]
-        raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(lines))
+        raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(describe(missing)))
     if to_build:  # a bucket that is missing, refused credentials, an unreachable coordination database
         project.check_shared()
 
@@ -181,6 +172,9 @@ def cmd_build(catalog_dir: Path, args) -> int:
         report = build(project, selection=args.select, max_cost=args.max_cost, refresh=args.refresh,
                        dry_run=args.dry_run, retry_maybe_billed=args.retry_maybe_billed)
     if args.dry_run:
+        sent = [p.variant for p in report.to_build if args.retry_maybe_billed or not p.held]
+        for line in key_warnings(project.pool, sent, "this build"):
+            print(line, file=sys.stderr)
         for p in report.to_build:
             what = "held (may have been billed)" if p.held and not args.retry_maybe_billed else p.status
             print(f"  would build {p.key:<55} {p.variant.provider or 'local':<10} {what} ({p.reason or 'refresh'})")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pipelines.catalog.select import select
+from pipelines.plan.credentials import key_warnings
 from pipelines.review.checks import entry_problems
 from pipelines.review.project import approvals_of, load_project
 from pipelines.review.states import counts, review_infos
@@ -20,6 +21,8 @@ def cmd_validate(catalog_dir: Path, args) -> int:
     print(f"ok: {len(project.catalog.campaigns)} campaigns, {n} variants")
     for note in outside_notes(project.catalog):
         print(f"note: {note}")
+    for line in key_warnings(project.pool, project.variants, "building the catalog"):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -48,6 +51,9 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     problems = entry_problems(project, plan, entries)
     chosen = {v.key for v in select(project.variants, args.select)}
     items = [p for p in plan.items if p.key in chosen]
+    for line in key_warnings(project.pool, [p.variant for p in items if p.status != "fresh" and not p.held],
+                             "the build"):
+        print(line, file=sys.stderr)
     if args.json:
         doc = plan.to_json(items)
         for row in doc["variants"]:
