@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipelines.cli.paths import shown
+from pipelines.cli.progress import Progress
 from pipelines.cli.signals import SignalLog
 from pipelines.engine.outcome import Outcome
 from pipelines.engine.stop import forget_stops, last_stop
@@ -81,12 +82,13 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
             run_variants,  # Dagster: only when there is work
         )
 
-        def on_outcome(out: Outcome) -> None:
-            report.outcomes[out.key] = out
-            echo(format_outcome(out))
+        with Progress(len(to_build), estimate, in_flight=project.pool.in_flight) as progress:
+            def on_outcome(out: Outcome) -> None:
+                report.outcomes[out.key] = out
+                progress.outcome(out, format_outcome(out))
 
-        report.run_id = run_variants(project, to_build, refresh=refresh, on_outcome=on_outcome,
-                                     retry_maybe_billed=retry_maybe_billed)
+            report.run_id = run_variants(project, to_build, refresh=refresh, on_outcome=on_outcome,
+                                         retry_maybe_billed=retry_maybe_billed)
         plan = project.plan()  # final state, for the manifest
         report.plan = plan
     report.published = write_outputs(project, plan, report.outcomes)
