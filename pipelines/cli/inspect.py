@@ -14,11 +14,14 @@ from pipelines.review.project import approvals_of, load_project
 from pipelines.review.states import counts, review_infos
 
 
+def counted(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
 def cmd_validate(catalog_dir: Path, args) -> int:
     project = load_project(catalog_dir)  # approvals.yaml too: a broken one is a path:line error
     project.validate()
-    n = len(project.variants)
-    print(f"ok: {len(project.catalog.campaigns)} campaigns, {n} variants")
+    print(f"ok: {counted(len(project.catalog.campaigns), 'campaign')}, {counted(len(project.variants), 'variant')}")
     for note in outside_notes(project.catalog):
         print(f"note: {note}")
     for line in key_warnings(project.pool, project.variants, "building the catalog"):
@@ -64,7 +67,7 @@ def cmd_plan(catalog_dir: Path, args) -> int:
         print()
         return 0
     width = max((len(p.key) for p in items), default=10)
-    print(f"{'STATUS':<8} {'REVIEW':<9} {'KEY':<{width}}  {'PROVIDER':<11} {'EST':>6}  WHY")
+    print(f"{'STATUS':<8} {'REVIEW':<9} {'KEY':<{width}}  {'PROVIDER':<11} {'EST':>7}  WHY")
     for p in items:
         cost = "-" if p.status == "fresh" else f"${p.est_cost:.2f}" if not p.held else f"(${p.est_cost:.2f})"
         status = "held" if p.held else p.status

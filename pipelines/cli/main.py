@@ -1,4 +1,4 @@
-"""The `assetpipe` command line: validate, plan, build, verify, ui, approve, reject, explain, review.
+"""The `assetpipe` command line: init, validate, plan, build, verify, ui, approve, reject, explain, review.
 
 Exit codes: 0 success; 1 a catalog error, a refused or failed build; 2 a usage error.
 
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--catalog", type=Path, default=None, metavar="DIR", help=CATALOG_HELP)
     ap.add_argument("--version", action="version", version=f"assetpipe {_version()}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    i = sub.add_parser("init", help="write a new, minimal, commented catalog that builds offline at once")
+    i.add_argument("dir", nargs="?", type=Path, metavar="DIR",
+                   help="where (new or empty; default: --catalog, $ASSETPIPE_CATALOG, else ./assets_spec)")
     sub.add_parser("validate", help="check the catalog; print every problem as path:line: message")
     p = sub.add_parser("plan", help="what a build would do: status, why, estimated cost")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 COMMANDS = {
+    "init": "pipelines.cli.init:cmd_init",
     "validate": "pipelines.cli.inspect:cmd_validate",
     "plan": "pipelines.cli.inspect:cmd_plan",
     "build": "pipelines.cli.build:cmd_build",

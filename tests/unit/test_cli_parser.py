@@ -11,7 +11,7 @@ from pipelines.cli.main import _parser, main
 from tests.helpers.catalogs import write_catalog
 from tests.helpers.cli import run_cli_inprocess
 
-COMMANDS = ["validate", "plan", "build", "ui"]
+COMMANDS = ["init", "validate", "plan", "build", "ui"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -24,7 +24,7 @@ def test_catalog_is_accepted_before_and_after_the_command(command):
 def test_catalog_after_the_command_runs_that_catalog(tmp_path):
     root = write_catalog(tmp_path / "cat", {"campaigns/a.yaml": "campaign: a\nassets:\n  - {name: mug, prompt: A mug}\n"})
     code, out, err = run_cli_inprocess("validate", "--catalog", str(root), cwd=tmp_path)
-    assert code == 0 and out.startswith("ok: 1 campaigns, 1 variants"), err
+    assert code == 0 and out.startswith("ok: 1 campaign, 1 variant"), err
 
 
 def test_version(capsys):
