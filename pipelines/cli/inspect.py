@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from pipelines.catalog.notes import size_notes
 from pipelines.catalog.select import select
 from pipelines.plan.credentials import key_warnings
 from pipelines.review.checks import entry_problems
@@ -24,7 +25,7 @@ def cmd_validate(catalog_dir: Path, args) -> int:
     print(f"ok: {counted(len(project.catalog.campaigns), 'campaign')}, {counted(len(project.variants), 'variant')}")
     for note in outside_notes(project.catalog):
         print(f"note: {note}")
-    for line in key_warnings(project.pool, project.variants, "building the catalog"):
+    for line in key_warnings(project.pool, project.variants, "building the catalog") + size_notes(project.variants):
         print(line, file=sys.stderr)
     return 0
 
@@ -55,7 +56,7 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     chosen = {v.key for v in select(project.variants, args.select)}
     items = [p for p in plan.items if p.key in chosen]
     for line in key_warnings(project.pool, [p.variant for p in items if p.status != "fresh" and not p.held],
-                             "the build"):
+                             "the build") + size_notes([p.variant for p in items]):
         print(line, file=sys.stderr)
     if args.json:
         doc = plan.to_json(items)
