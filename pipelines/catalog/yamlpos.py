@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from pipelines.catalog.sources import SourceProblem, read_text
+from pipelines.catalog.yamlhints import indentation_hint
 from pipelines.catalog.yamllimits import Converter, YamlLimit
 from pipelines.errors import CatalogIssue
 
@@ -124,6 +125,9 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
         opened = next((i + 1 for i in range(len(rows) - 1, -1, -1)
                        if rows[i].count("[") + rows[i].count("{") > rows[i].count("]") + rows[i].count("}")), line)
         return opened, "a [ list ] or { mapping } that starts on this line is not closed (or ends with a ',')"
+    hint = indentation_hint(exc, text)
+    if hint is not None:
+        return hint
     if "mapping values are not allowed" in problem:
         return line, ("unexpected ':' on this line: quote a value that contains ': ' "
                       "(prompt: \"Label: BREW LAB\"), or check the indentation of this line")
