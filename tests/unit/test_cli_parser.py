@@ -3,6 +3,7 @@ command, `--version`, help text on every option, and the defaults shown."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,24 @@ def test_defaults_are_shown(capsys):
     build = _help("build", capsys=capsys)
     assert "(default: None)" not in build and "(default: False)" not in build  # nothing to show for flags
     assert "locale=de" in build  # --select says what it takes
+
+
+def test_the_readme_synopsis_is_what_the_parser_accepts():
+    """Every command and option in README's "The command line" block exists (issue #15, item 18)."""
+    from tests.helpers.paths import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## The command line", 1)[1].split("```", 2)[1]
+    parser = _parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    seen = set()
+    for row in block.strip().splitlines():
+        words = row.split("  ")[0].split()  # the synopsis, not the comment after two spaces
+        assert words[:2] == ["assetpipe", "[--catalog"], row
+        command = words[3]
+        assert command in commands, row
+        seen.add(command)
+        known = {o for a in commands[command]._actions for o in a.option_strings}
+        for option in re.findall(r"--[a-z-]+", " ".join(words[4:])):
+            assert option in known, f"{command} {option}"
+    assert seen == set(commands)  # and every command is in the synopsis
