@@ -140,7 +140,7 @@ def test_a_failing_variant_fails_the_build_and_keeps_every_other_one(paid, sessi
     assert_clean_failure(code, out, err)
     assert session_openai.calls() == calls + 2
     assert re.search(rf"^\s+FAILED\s+{landscape}\s+.*safety system", out, re.M), out
-    assert re.search(rf"^\s+built\s+{portrait}\s", out, re.M) and re.search(rf"^\s+built\s+{story}\s", out, re.M), out
+    assert re.search(rf"^\s+built\s+{portrait}\s", out, re.M) and re.search(rf"^\s+rendered\s+{story}\s", out, re.M), out
 
     entries = {e["key"]: e for e in manifest(cat)["variants"]}
     assert len(entries) == 20
