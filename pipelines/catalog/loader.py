@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pipelines.catalog.sources import SourceProblem, contained_dir
-from pipelines.catalog.spec import CampaignSpec, Limits, Settings
+from pipelines.catalog.spec import AssetSpec, CampaignSpec, Limits, Settings
 from pipelines.catalog.yamlpos import Lines, YamlLoadError, load_yaml
 from pipelines.errors import CatalogError, CatalogIssue
 
@@ -358,13 +358,36 @@ def _validate_campaign(data: Any, lines: Lines, issues: list[CatalogIssue]):
     if not isinstance(assets, list) or not bad or any(
             not (len(e["loc"]) > 1 and e["loc"][0] == "assets" and isinstance(e["loc"][1], int)) for e in errors):
         return None, None, set()
-    keep = [i for i in range(len(assets)) if i not in bad]
-    try:
-        spec = CampaignSpec.model_validate({**data, "assets": [assets[i] for i in keep]})
-    except ValidationError:
-        return None, None, set()
-    broken = {a["name"] for i, a in enumerate(assets) if i in bad and isinstance(a, dict) and isinstance(a.get("name"), str)}
-    return spec, keep, broken
+    fixed = _repaired(assets, bad, errors)
+    for keep in (sorted({i for i in range(len(assets)) if i not in bad} | set(fixed)),
+                 [i for i in range(len(assets)) if i not in bad]):
+        try:
+            spec = CampaignSpec.model_validate({**data, "assets": [fixed.get(i, assets[i]) for i in keep]})
+        except ValidationError:
+            continue
+        broken = {a["name"] for i, a in enumerate(assets)
+                  if i not in keep and isinstance(a, dict) and isinstance(a.get("name"), str)}
+        return spec, keep, broken
+    return None, None, set()
+
+
+def _repaired(assets: list, bad: set[int], errors: list) -> dict[int, dict]:
+    """Invalid assets that are valid without the keys their errors are about (an unknown `sise:`, a
+    `quality: ultra`): kept without those keys, so the rest of the asset (its prompt's variables,
+    its upstream) is checked in the same run (issue #15, item 11). Their errors are already reported."""
+    out = {}
+    for i in bad:
+        mine = [tuple(e["loc"][2:]) for e in errors if tuple(e["loc"][:2]) == ("assets", i)]
+        if not isinstance(assets[i], dict) or any(not loc or not isinstance(loc[0], str) for loc in mine):
+            continue  # an error about the asset as a whole
+        drop = {loc[0] for loc in mine}
+        candidate = {k: v for k, v in assets[i].items() if k not in drop}
+        try:
+            AssetSpec.model_validate(candidate)
+        except ValidationError:
+            continue
+        out[i] = candidate
+    return out
 
 
 def _display(path: Path) -> str:

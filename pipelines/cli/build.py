@@ -6,7 +6,6 @@ orchestration layer is imported here, at the one place that needs it, only when 
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -16,12 +15,14 @@ from typing import Callable
 
 from pipelines.batch.lane import BatchLane
 from pipelines.cli.paths import shown
+from pipelines.cli.progress import Progress
 from pipelines.cli.signals import SignalLog
 from pipelines.engine.outcome import Outcome
 from pipelines.engine.stop import forget_stops, last_stop
 from pipelines.errors import BudgetExceeded, BuildError
 from pipelines.outputs.write import write_outputs
 from pipelines.plan.billing import totals as bill_totals
+from pipelines.plan.credentials import describe, key_warnings, missing_keys
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import plan_build
@@ -78,12 +79,6 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
         return report
     preflight(project, to_build)
 
-    def on_outcome(out: Outcome) -> None:
-        if out.status == "cached" and out.key in batch.collected:
-            out.status = "built"  # collected from its batch by this build: paid for here
-        report.outcomes[out.key] = out
-        echo(format_outcome(out))
-
     if to_build:
         held = [p for p in to_build if p.held]
         note = ""
@@ -92,15 +87,22 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
             note = (f"; {len(held)} of them may have been billed once already (up to ${possibly:.2f}): "
                     + ("re-sent, counted in the estimate" if retry_maybe_billed else "held, not re-sent"))
         echo(f"building {len(to_build)} variant(s), estimated ${estimate:.2f}{note}")
-    for sync_now in batch.rounds(selection, to_build, wait=wait):
-        from pipelines.orchestration.run import (
-            run_variants,  # Dagster: only when there is work
-        )
+    with Progress(len(to_build), estimate, in_flight=project.pool.in_flight) as progress:
+        def on_outcome(out: Outcome) -> None:
+            if out.status == "cached" and out.key in batch.collected:
+                out.status = "built"  # collected from its batch by this build: paid for here
+            report.outcomes[out.key] = out
+            progress.outcome(out, format_outcome(out))
 
-        report.run_id = run_variants(project, sync_now, refresh=refresh, on_outcome=on_outcome,
-                                     retry_maybe_billed=retry_maybe_billed)
-        if last_stop() is not None:  # a stop signal: no new round, no new batch
-            break
+        for sync_now in batch.rounds(selection, to_build, wait=wait):
+            from pipelines.orchestration.run import (
+                run_variants,  # Dagster: only when there is work
+            )
+
+            report.run_id = run_variants(project, sync_now, refresh=refresh, on_outcome=on_outcome,
+                                         retry_maybe_billed=retry_maybe_billed)
+            if last_stop() is not None:  # a stop signal: no new round, no new batch
+                break
     if to_build or batch.collected:
         plan = project.plan()  # final state, for the manifest
         report.plan = plan
@@ -123,35 +125,26 @@ def bill_line(report: BuildReport) -> str | None:
 
 
 def preflight(project: Project, to_build: list[Planned]) -> None:
-    """Refuse before anything runs when a vendor's key is not exported (a pool: when none of its
-    members' keys is), or the cache or the coordination cannot be used."""
-    missing: dict[str, list[str]] = {}
-    for p in to_build:
-        name = p.variant.provider
-        if name is None:
-            continue
-        members = [project.pool.get(m) for m in project.pool.members(name)]
-        if any(_has_key(m) for m in members):
-            continue
-        envs = " or ".join(m.config.api_key_env or "api_key_env in catalog.yaml" for m in members)
-        missing.setdefault(f"{name} needs {envs}", []).append(p.key)
+    """Refuse before anything runs when a vendor's key is not exported, or the cache or the
+    coordination cannot be used."""
+    missing = missing_keys(project.pool, [p.variant for p in to_build])
     if missing:
-        lines = [f"{what} (for {len(keys)} variant(s), e.g. {keys[0]})" for what, keys in missing.items()]
-        raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(lines))
+        raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(describe(missing)))
     if to_build:  # a bucket that is missing, refused credentials, an unreachable coordination database
         project.check_shared()
 
 
-def _has_key(provider) -> bool:
-    env = provider.config.api_key_env
-    return not getattr(provider, "needs_key", True) or bool(env and os.environ.get(env))
+def shown_status(out: Outcome) -> str:
+    """The word a person reads: a local rendition is `rendered`, not `built`."""
+    return "rendered" if out.status == "built" and out.planned.variant.operation == "render" else out.status
 
 
 def format_outcome(out: Outcome) -> str:
     v = out.planned.variant
     if out.ok:
         rec = out.record or {}
-        cost = f"${out.paid_now_usd:.2f}" if out.status == "built" else "cache"
+        paid = out.paid_now_usd
+        cost = "cache" if out.status != "built" else f"${paid:.2f}" if paid > 0 else "free"
         if rec.get("resumed_from_build") and out.status == "built":
             cost += f"  (collected: job {rec.get('request_id')} of build {rec['resumed_from_build'][:8]}, paid then)"
         failed_checks = [c.name for c in out.checks if c.status == "failed"]
@@ -161,8 +154,8 @@ def format_outcome(out: Outcome) -> str:
         if any(c.status == "not_run" for c in out.checks):
             note += "  text not checked"
         note += f"  ({out.note})" if out.note else ""
-        return f"  {out.status:<7} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
-    return f"  {out.status.upper():<7} {v.key:<55} {out.error}"
+        return f"  {shown_status(out):<8} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
+    return f"  {out.status.upper():<8} {v.key:<55} {out.error}"
 
 
 def report_unchecked(outs) -> None:
@@ -211,6 +204,9 @@ def cmd_build(catalog_dir: Path, args) -> int:
                        dry_run=args.dry_run, retry_maybe_billed=args.retry_maybe_billed,
                        lane=getattr(args, "lane", None), wait=getattr(args, "wait", False))
     if args.dry_run:
+        sent = [p.variant for p in report.to_build if args.retry_maybe_billed or not p.held]
+        for line in key_warnings(project.pool, sent, "this build"):
+            print(line, file=sys.stderr)
         for p in report.to_build:
             what = "held (may have been billed)" if p.held and not args.retry_maybe_billed else p.status
             print(f"  would build {p.key:<55} {p.variant.provider or 'local':<10} {what} ({p.reason or 'refresh'})")
@@ -238,11 +234,16 @@ def cmd_build(catalog_dir: Path, args) -> int:
 
 
 def summary_line(report: BuildReport) -> str:
+    """built (by a provider), rendered (locally), cached: and `paid` only for money spent."""
+    rendered = sum(1 for o in report.outcomes.values() if shown_status(o) == "rendered")
+    built = report.count("built") - rendered
     n = len(report.collected)
-    collected = f"; {n} collected from earlier builds, paid then" if n else ""
+    notes = ([f"paid ${report.paid_usd:.2f}"] if report.paid_usd > 0 else ["free"] if built > n else []) + \
+        ([f"{n} collected from earlier builds, paid then"] if n else [])
+    made = f"built {built}" + (f" ({'; '.join(notes)})" if notes else "") + (f", rendered {rendered}" if rendered else "")
     extra = "".join(f", {word} {report.count(status)}" for status, word in (("held", "held"), ("stopped", "stopped"))
                     if report.count(status))
-    return (f"\nbuilt {report.count('built')} (paid ${report.paid_usd:.2f}{collected}), reused "
+    return (f"\n{made}, reused "
             f"{report.count('cached')} from the cache, failed {report.count('failed')}{extra}, "
             f"skipped {report.count('skipped')} in {report.elapsed_s:.1f}s"
             + (f"; run {report.run_id[:8]} (see `assetpipe ui`)" if report.run_id else ""))

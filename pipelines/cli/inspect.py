@@ -10,7 +10,9 @@ from pathlib import Path
 from pipelines.batch.lane import BatchLane
 from pipelines.cache import calibration
 from pipelines.cache.batches import load_open
+from pipelines.catalog.notes import size_notes
 from pipelines.catalog.select import select
+from pipelines.plan.credentials import key_warnings
 from pipelines.plan.lanes import lane_of, stays_sync, takes_left
 from pipelines.plan.project import Project
 from pipelines.review.checks import entry_problems
@@ -18,13 +20,18 @@ from pipelines.review.project import approvals_of, load_project
 from pipelines.review.states import counts, review_infos
 
 
+def counted(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
 def cmd_validate(catalog_dir: Path, args) -> int:
     project = load_project(catalog_dir)  # approvals.yaml too: a broken one is a path:line error
     project.validate()
-    n = len(project.variants)
-    print(f"ok: {len(project.catalog.campaigns)} campaigns, {n} variants")
+    print(f"ok: {counted(len(project.catalog.campaigns), 'campaign')}, {counted(len(project.variants), 'variant')}")
     for note in outside_notes(project.catalog):
         print(f"note: {note}")
+    for line in key_warnings(project.pool, project.variants, "building the catalog") + size_notes(project.variants):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -57,6 +64,9 @@ def cmd_plan(catalog_dir: Path, args) -> int:
     chosen = {v.key for v in select(project.variants, args.select)}
     items = [p for p in plan.items if p.key in chosen]
     history = calibration.summary(project.store)
+    for line in key_warnings(project.pool, [p.variant for p in items if p.status != "fresh" and not p.held],
+                             "the build") + size_notes([p.variant for p in items]):
+        print(line, file=sys.stderr)
     if args.json:
         doc = plan.to_json(items)
         for row in doc["variants"]:
@@ -69,7 +79,7 @@ def cmd_plan(catalog_dir: Path, args) -> int:
         print()
         return 0
     width = max((len(p.key) for p in items), default=10)
-    print(f"{'STATUS':<8} {'REVIEW':<9} {'KEY':<{width}}  {'PROVIDER':<11} {'EST':>6}  WHY")
+    print(f"{'STATUS':<8} {'REVIEW':<9} {'KEY':<{width}}  {'PROVIDER':<11} {'EST':>7}  WHY")
     for p in items:
         cost = "-" if p.status == "fresh" else f"${p.est_cost:.2f}" if not p.held else f"(${p.est_cost:.2f})"
         status = "held" if p.held else p.status

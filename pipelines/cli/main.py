@@ -1,4 +1,4 @@
-"""The `assetpipe` command line: validate, plan, build, verify, ui, approve, reject, explain, review.
+"""The `assetpipe` command line: init, validate, plan, build, verify, ui, approve, reject, explain, review.
 
 Exit codes: 0 success; 1 a catalog error, a refused or failed build; 2 a usage error.
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from pathlib import Path
 
@@ -23,18 +24,43 @@ from pipelines.errors import (
 )
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default, except where there is none to show (a flag, an unset value)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or isinstance(action.default, bool) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+CATALOG_HELP = f"catalog directory (default: ${CATALOG_ENV}, else ./assets_spec)"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("assetpipe")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="assetpipe", description="Build generated image catalogs, cached by content hash.")
-    ap.add_argument("--catalog", type=Path, default=None,
-                    help=f"catalog directory (default: ${CATALOG_ENV} or ./assets_spec)")
+    ap = argparse.ArgumentParser(prog="assetpipe", description="Build generated image catalogs, cached by content hash.",
+                                 formatter_class=_Help)
+    ap.add_argument("--catalog", type=Path, default=None, metavar="DIR", help=CATALOG_HELP)
+    ap.add_argument("--version", action="version", version=f"assetpipe {_version()}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    i = sub.add_parser("init", help="write a new, minimal, commented catalog that builds offline at once")
+    i.add_argument("dir", nargs="?", type=Path, metavar="DIR",
+                   help="where (new or empty; default: --catalog, $ASSETPIPE_CATALOG, else ./assets_spec)")
     sub.add_parser("validate", help="check the catalog; print every problem as path:line: message")
     p = sub.add_parser("plan", help="what a build would do: status, why, estimated cost")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--select", nargs="*", metavar="SEL", help="campaign, campaign/asset, key glob, locale=de, +sel, sel+")
     p.add_argument("--lane", choices=["sync", "batch"], help="price the build in this lane (default: catalog.yaml's)")
     b = sub.add_parser("build", help="materialize missing and changed variants through Dagster")
-    b.add_argument("--select", nargs="*", metavar="SEL")
+    b.add_argument("--select", nargs="*", metavar="SEL",
+                   help="only these (and the missing upstreams they need): campaign, campaign/asset, key glob, "
+                        "locale=de, +sel, sel+; several are a union")
     b.add_argument("--max-cost", type=float, metavar="USD", help="refuse (spend nothing) if the estimate is higher")
     b.add_argument("--refresh", action="store_true", help="pay for a new take of the selected variants, even if cached")
     b.add_argument("--dry-run", action="store_true", help="print what would be built and its cost; build nothing")
@@ -48,9 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--repair", action="store_true",
                    help="restore damaged images from good copies, else move them and their records to quarantine")
     u = sub.add_parser("ui", help="the Dagster UI (webserver + daemon) on this catalog")
-    u.add_argument("--host", default="127.0.0.1")
-    u.add_argument("--port", type=int, default=3000)
+    u.add_argument("--host", default="127.0.0.1", help="address the webserver listens on; 127.0.0.1 is this machine only")
+    u.add_argument("--port", type=int, default=3000, help="port of the webserver")
     _review_commands(sub)
+    _on_every_command(sub)
     return ap
 
 
@@ -67,7 +94,16 @@ def _review_commands(sub) -> None:
     e.add_argument("--json", action="store_true", help="machine-readable output")
     w = sub.add_parser("review", help="a local review page: approve and reject in the browser")
     w.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    w.add_argument("--port", type=int, default=8470)
+    w.add_argument("--port", type=int, default=8470, help="port of the review page")
+
+
+def _on_every_command(sub) -> None:
+    """`--catalog` is accepted after the command too (`assetpipe plan --catalog X`), and every
+    command's help shows its defaults."""
+    for parser in sub.choices.values():
+        parser.formatter_class = _Help
+        if not any("--catalog" in a.option_strings for a in parser._actions):
+            parser.add_argument("--catalog", type=Path, default=argparse.SUPPRESS, metavar="DIR", help=CATALOG_HELP)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 COMMANDS = {
+    "init": "pipelines.cli.init:cmd_init",
     "validate": "pipelines.cli.inspect:cmd_validate",
     "plan": "pipelines.cli.inspect:cmd_plan",
     "build": "pipelines.cli.build:cmd_build",

@@ -37,6 +37,7 @@ from pipelines.engine.retakes import settle
 from pipelines.engine.stop import Stop, forcing_signals
 from pipelines.errors import AssetpipeError, BlobDamaged, NotSentError
 from pipelines.plan.billing import bill_fields, bill_of
+from pipelines.plan.failures import note_failure
 from pipelines.plan.plan import Planned, Planner
 from pipelines.plan.pool import ProviderPool
 from pipelines.plan.requests import image_request, verified_input
@@ -174,6 +175,7 @@ class Engine:
             if blocked:
                 why = ", ".join(f"{r.key} ({r.status if not r.ok else 'failed text check'})" for r in blocked)
                 out = Outcome(p, "skipped", error=f"upstream not usable: {why}")
+                await self._remember(out)
                 emit(out)
                 return out
         try:
@@ -194,8 +196,18 @@ class Engine:
         if out.ok:  # checks, and retakes while the text check fails and takes remain
             out = await settle(self, out)
             done[v.key] = out.planned
+        await self._remember(out)
         emit(out)
         return out
+
+    async def _remember(self, out: Outcome) -> None:
+        """A failed or skipped variant leaves a note, so the plan says what its last attempt met."""
+        if out.status in ("failed", "skipped"):
+            try:
+                await asyncio.to_thread(note_failure, self.store, out.planned.cache_key, out.status, out.error,
+                                        self.build)
+            except Exception as exc:  # the store failing too must not hide the variant's own failure
+                self._info(f"could not record the failure of {out.key}: {exc}")
 
     def _cancelled(self, p: Planned) -> Outcome:
         call = self._paying.get(p.key)

@@ -111,14 +111,18 @@ def _make_thumb(thumb_dir: Path, name: str, src: Path) -> bool:
 
 
 def status(entry: dict) -> str:
-    """failed | missing | cached | rendered | paid: what this build did for the variant."""
+    """failed | missing | cached | rendered | paid | built: what this build did for the variant.
+    `paid` only when this build spent money on it; `built` is made by a provider at no cost to this
+    build (a draft proof, or a job an earlier build paid for and this one collected)."""
     if entry.get("error"):
         return "failed"
     if not entry.get("path"):
         return "missing"  # never built, and not selected by this build
     if entry.get("cached"):
         return "cached"
-    return "rendered" if entry.get("operation") == "render" else "paid"
+    if entry.get("operation") == "render":
+        return "rendered"
+    return "paid" if float(entry.get("cost_usd") or 0.0) > 0 else "built"
 
 
 def cost_now(entry: dict) -> float:
@@ -134,9 +138,10 @@ def cost_ever(entry: dict) -> float:
 
 
 def totals(entries: list[dict]) -> dict[str, Any]:
-    counts = {s: 0 for s in ("paid", "cached", "rendered", "failed", "missing")}
+    counts = {s: 0 for s in ("paid", "built", "cached", "rendered", "failed", "missing")}
     for e in entries:
         counts[status(e)] += 1
+    counts["built"] += counts["paid"]  # built: every variant a provider made this build; paid: those that cost money
     return {
         "variants": len(entries),
         **counts,
@@ -180,9 +185,11 @@ def render_page(
         f"<header><h1>{_e(title)}</h1>",
         '<dl class="totals">',
         _total("variants", "variants", t["variants"]),
-        _total("paid", "paid this build", t["paid"]),
-        _total("cached", "cached", t["cached"]),
+        _total("built", "built this build", t["built"]),
     ]
+    if t["paid"]:
+        out.append(_total("paid", "paid for this build", t["paid"]))
+    out.append(_total("cached", "cached", t["cached"]))
     if t["rendered"]:
         out.append(_total("rendered", "rendered locally", t["rendered"]))
     if t["missing"]:
@@ -348,7 +355,12 @@ def _anchor(prefix: str, text: str) -> str:
 
 def _card_cost(v: dict, s: str) -> str:
     if s == "cached":
-        return f"{_usd(cost_ever(v))} (paid earlier)"
+        return f"{_usd(cost_ever(v))} (paid earlier)" if cost_ever(v) else "free"
+    if s == "built":
+        by = v.get("collected_from_build")
+        return f"{_usd(cost_ever(v))} (paid by build {str(by)[:8]})" if by and cost_ever(v) else "free"
+    if s == "rendered":
+        return "free (rendered locally)"
     if s == "missing" or (s == "failed" and not v.get("cost_usd")):
         return ""
     return _usd(cost_now(v))
@@ -365,7 +377,7 @@ def _total(name: str, label: str, value: Any) -> str:
 
 
 _CSS = """
-:root{--ink:#1b1b1f;--muted:#62636b;--line:#d9d9de;--paid:#b4530b;--cached:#1f6f43;--failed:#b3122f;--rendered:#2f55a4}
+:root{--ink:#1b1b1f;--muted:#62636b;--line:#d9d9de;--paid:#b4530b;--cached:#1f6f43;--failed:#b3122f;--rendered:#2f55a4;--built:#4b4f8a}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC",sans-serif;color:var(--ink);background:#f6f6f4}
 header{padding:16px 24px;background:#fff;border-bottom:1px solid var(--line)}
@@ -388,7 +400,7 @@ h3{margin:18px 0 8px;font-size:16px} h3 small{color:var(--muted);font-weight:400
 .head{margin-top:4px} .vid{font-weight:600;word-break:break-all}
 .badge{display:inline-block;padding:0 6px;border-radius:9px;color:#fff;font-size:11px;text-transform:uppercase}
 .badge.missing{background:var(--muted)} .check{color:var(--paid);margin:4px 0} .check.not-run{color:var(--muted)} .takes{margin:4px 0}
-.badge.paid{background:var(--paid)} .badge.cached{background:var(--cached)} .badge.failed{background:var(--failed)} .badge.rendered{background:var(--rendered)}
+.badge.paid{background:var(--paid)} .badge.built{background:var(--built)} .badge.cached{background:var(--cached)} .badge.failed{background:var(--failed)} .badge.rendered{background:var(--rendered)}
 .op{color:var(--muted);font-size:12px}
 .review{display:inline-block;padding:0 6px;border-radius:9px;border:1px solid;font-size:11px;text-transform:uppercase}
 .review.approved{color:var(--cached)} .review.pending{color:var(--muted)} .review.changed{color:var(--paid)} .review.rejected{color:var(--failed)}

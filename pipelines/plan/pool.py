@@ -87,6 +87,13 @@ class ProviderPool:
                     return None
         return None
 
+    def in_flight(self) -> dict[str, int]:
+        """Calls in flight now per provider name, as its limiter counts them (read by the CLI's
+        progress display from another thread: plain int reads)."""
+        counts = {name: getattr(getattr(p, "limiter", None), "in_flight", None)
+                  for name, p in list(self._providers.items())}
+        return {name: n for name, n in counts.items() if isinstance(n, int)}
+
     async def aclose(self) -> None:
         for p in self._providers.values():
             await p.aclose()

@@ -22,6 +22,7 @@ from pipelines.catalog.variants import expand
 from pipelines.coordination import Coordinator, coordinator_for
 from pipelines.errors import CatalogError, CatalogIssue
 from pipelines.plan import lanes
+from pipelines.plan.failures import annotate_failures
 from pipelines.plan.plan import FirstTake, Plan, Planner
 from pipelines.plan.pool import ProviderPool
 from pipelines.plan.requests import estimate_request
@@ -87,6 +88,7 @@ class Project:
         annotate(plan, self.journal, self.store, lambda name: providers[name].type if name in providers else None)
         lanes.price_unsettled(self, plan)
         lanes.annotate_pending(plan, open_keys(self.store), self.sync_estimate)
+        annotate_failures(plan, self.store)
         return plan
 
     def upstream_closure(self, keys: Iterable[str]) -> list[Variant]:

@@ -34,8 +34,8 @@ def images(catalog: Path) -> dict[str, tuple[int, int]]:
 
 
 def built_keys(stdout: str) -> set[str]:
-    """Variants the build output says it produced (`  built   <key> ...`)."""
-    return set(re.findall(r"^\s+built\s+(\S+/\S+)", stdout, re.M))
+    """Variants the build output says it produced (`  built    <key> ...`, `  rendered <key> ...`)."""
+    return set(re.findall(r"^\s+(?:built|rendered)\s+(\S+/\S+)", stdout, re.M))
 
 
 def test_the_example_builds_every_variant_at_its_exact_size_and_format(draft_example_built):
