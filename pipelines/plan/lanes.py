@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.catalog.variant import Variant
-from pipelines.plan.plan import Plan, Planned
+from pipelines.plan.plan import Plan, Planned, downstream_of
 
 Project = Any  # pipelines.plan.project.Project, which imports this module (no cycle for the type)
 
@@ -105,12 +105,5 @@ def annotate_pending(plan: Plan, pending: dict[str, dict], retake=lambda v: 0.0)
 def drop_pending(to_build: list[Planned]) -> tuple[list[Planned], list[Planned]]:
     """(what can be built now, what waits): variants in open batches wait, and so does everything
     downstream of them."""
-    waiting = {p.key for p in to_build if p.batch}
-    changed = True
-    while changed:
-        changed = False
-        for p in to_build:
-            if p.key not in waiting and any(up in waiting for up in p.variant.upstream_keys):
-                waiting.add(p.key)
-                changed = True
+    waiting = downstream_of(to_build, {p.key for p in to_build if p.batch})
     return [p for p in to_build if p.key not in waiting], [p for p in to_build if p.key in waiting]

@@ -114,6 +114,20 @@ class Plan:
         return out
 
 
+def downstream_of(items: list[Planned], seeds: set[str]) -> set[str]:
+    """`seeds` and every key of `items` downstream of one of them, through `items` (they are in
+    dependency order, but a fixpoint does not rely on it)."""
+    closed = set(seeds)
+    changed = True
+    while changed:
+        changed = False
+        for p in items:
+            if p.key not in closed and any(up in closed for up in p.variant.upstream_keys):
+                closed.add(p.key)
+                changed = True
+    return closed
+
+
 def _row(p: Planned) -> dict[str, Any]:
     v = p.variant
     return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pipelines.cache.integrity import blob_hash_problem
 from pipelines.catalog.select import select
 from pipelines.plan.lanes import drop_pending
-from pipelines.plan.plan import Plan, Planned
+from pipelines.plan.plan import Plan, Planned, downstream_of
 from pipelines.plan.project import Project
 
 
@@ -38,15 +38,7 @@ def plan_build(project: Project, selection=None, refresh: bool = False,
 
 def held_closure(plan: Plan, to_build: list[Planned]) -> set[str]:
     """The held variants of `to_build` and every variant downstream of one (they cannot build)."""
-    held = {p.key for p in to_build if p.held}
-    changed = True
-    while changed:
-        changed = False
-        for p in to_build:
-            if p.key not in held and any(up in held for up in p.variant.upstream_keys):
-                held.add(p.key)
-                changed = True
-    return held
+    return downstream_of(to_build, {p.key for p in to_build if p.held})
 
 
 def verify_reuse(project: Project, p: Planned) -> None:
