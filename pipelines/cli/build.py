@@ -80,9 +80,10 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
             report.outcomes[out.key] = out
             echo(format_outcome(out))
 
-        report.run_id = run_variants(project, to_build, refresh=refresh, on_outcome=on_outcome,
-                                     retry_maybe_billed=retry_maybe_billed)
-        plan = project.plan()  # final state, for the manifest
+        selected = [selection] if isinstance(selection, str) else selection
+        report.run_id, plan = run_variants(project, plan, to_build, refresh=refresh, on_outcome=on_outcome,
+                                           selection=selected, retry_maybe_billed=retry_maybe_billed)
+        # (and the plan after the run, for the manifest)
         report.plan = plan
     write_outputs(project, plan, report.outcomes)
     report.elapsed_s = time.monotonic() - t0

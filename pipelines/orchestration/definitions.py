@@ -1,27 +1,22 @@
-"""A catalog's Dagster definitions, assembled: the variants' multi_asset, the reference images
-as observable sources, the build job and the campaigns' schedules."""
+"""A catalog's Dagster definitions, assembled: the catalog assets (partitioned by variant) in one
+multi_asset, the reference images as observable sources, and each scheduled campaign's job and
+schedule. Runs that are not a campaign's (the CLI's, the UI's launches) use Dagster's implicit
+job of all assets."""
 
 from __future__ import annotations
 
-from typing import Callable
-
 import dagster as dg
 
-from pipelines.engine.outcome import Outcome
 from pipelines.orchestration import patches
-from pipelines.orchestration.assets import variants_asset
-from pipelines.orchestration.keys import BUILD_JOB
+from pipelines.orchestration.assets import CliRun, variants_asset
 from pipelines.orchestration.refs import ref_sources
 from pipelines.orchestration.schedules import build_schedules
 from pipelines.plan.project import Project
 
 
-def build_definitions(project: Project, on_outcome: Callable[[Outcome], None] | None = None,
-                      refresh: set[str] | None = None, retry_maybe_billed: bool = False) -> dg.Definitions:
-    """`on_outcome`, `refresh` and `retry_maybe_billed` are the CLI's hooks into an in-process run."""
-    patches.install()  # one multi_asset of thousands of outputs: keep Dagster's bookkeeping linear
-    variants = variants_asset(project, on_outcome, refresh, retry_maybe_billed)
-    job = dg.define_asset_job(BUILD_JOB, selection=dg.AssetSelection.assets(variants),
-                              description="Build catalog variants (cache hits never call a provider)")
-    return dg.Definitions(assets=[variants, *ref_sources(project)], jobs=[job],
-                          schedules=build_schedules(project, job))
+def build_definitions(project: Project, cli: CliRun | None = None) -> dg.Definitions:
+    """`cli` is the CLI's in-process run (its worklist and its engine, already started)."""
+    patches.install()  # Dagster 1.13 fixes for one multi_asset of many partitioned assets
+    variants = variants_asset(project, cli)
+    jobs, schedules = build_schedules(project)
+    return dg.Definitions(assets=[variants, *ref_sources(project)], jobs=jobs, schedules=schedules)
