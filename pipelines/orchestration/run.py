@@ -9,8 +9,11 @@ was starting first). A run that fails outside the engine still gets every outcom
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 import uuid
 from typing import Callable
 
@@ -23,15 +26,15 @@ from pipelines.plan.project import Project
 
 def run_variants(project: Project, plan: Plan, to_build: list[Planned], *, refresh: bool,
                  on_outcome: Callable[[Outcome], None], selection: list[str] | None = None,
-                 retry_maybe_billed: bool = False) -> tuple[str, Plan]:
+                 retry_maybe_billed: bool = False) -> tuple[str | None, Plan]:
     """Materialize `to_build` in one run; every variant's Outcome reaches `on_outcome` as it
     lands (a variant the run never reached gets a failed one). Returns the run id and the plan
-    after the run (the UI's `plan` checks are brought in line with it)."""
+    after the run (the UI's `plan` checks are brought in line with it); no run id when a stop
+    signal came before the run started.""" 
     refresh_keys = {p.key for p in to_build} if refresh else set()
     run_id = str(uuid.uuid4())  # the engine's journal names the build by the run it will be
     engine = Engine(project.catalog, project.store, project.planner(), project.pool, refresh=refresh_keys,
                     build=run_id, retry_maybe_billed=retry_maybe_billed)
-    outcomes = Outcomes(engine, to_build, plan.by_key)  # the first calls start now
 
     seen: set[str] = set()
 
@@ -39,17 +42,26 @@ def run_variants(project: Project, plan: Plan, to_build: list[Planned], *, refre
         seen.add(out.key)
         on_outcome(out)
 
-    from pipelines.orchestration.instance import instance
-
+    outcomes: Outcomes | None = None
     try:
-        inst = instance(project.catalog)
-        result = _execute(project, inst, to_build, outcomes, hook, selection, run_id)
-    except BaseException:
+        with _stopping(engine):
+            outcomes = Outcomes(engine, to_build, plan.by_key)  # the first calls start now
+            from pipelines.orchestration.instance import instance
+
+            inst = instance(project.catalog)
+            result = _execute(project, inst, to_build, outcomes, hook, selection, run_id)
+    except BaseException as exc:
         # a stop signal (or a failure) while Dagster was starting: the engine is already calling
-        # vendors, so stop it gracefully, as the run's body would, and report what landed
-        for out in outcomes.drain():
+        # vendors, so stop it gracefully, as the run's body would, and report what landed (stored
+        # in the cache: the next build records them in Dagster as cache hits)
+        for out in outcomes.drain() if outcomes is not None else ():
             hook(out)
-        raise
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        for p in to_build:
+            if p.key not in seen:
+                on_outcome(Outcome(p, "stopped", error="not sent: the build was stopped (a stop signal)"))
+        return None, project.plan()
     unexplained = [p for p in to_build if p.key not in seen]
     if unexplained:
         # the run failed outside our engine (a Dagster or definitions problem): say so loudly,
@@ -65,6 +77,27 @@ def run_variants(project: Project, plan: Plan, to_build: list[Planned], *, refre
     after = project.plan()
     sync_plan_checks(inst, project, after)
     return result.run_id, after
+
+
+@contextlib.contextmanager
+def _stopping(engine: Engine):
+    """While Dagster starts and runs: SIGTERM/SIGINT stop the engine gracefully (a second one
+    forces it), rather than raising wherever the main thread is (inside Dagster's imports, or a
+    C callback that swallows the exception). Dagster's own handlers, while its step runs, turn the
+    signal into an interrupt that the engine handles the same way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame) -> None:  # not here: the stop takes a lock this thread may hold
+        threading.Thread(target=engine.stop.request, args=("a stop signal",), daemon=True).start()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _execute(project: Project, inst, to_build: list[Planned], outcomes: Outcomes, hook, selection, run_id: str):
