@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Collection
 
 import dagster as dg
 
@@ -43,10 +43,12 @@ class CliRun:
     on_outcome: Callable[[Outcome], None]
 
 
-def variants_asset(project: Project, cli: CliRun | None = None) -> dg.AssetsDefinition:
-    specs, checks = asset_specs(project)
+def variants_asset(project: Project, cli: CliRun | None = None, assets: Collection[str] | None = None,
+                   name: str = MULTI_ASSET) -> dg.AssetsDefinition:
+    """The multi_asset of the catalog assets `assets` (ids `campaign/asset`; all by default)."""
+    specs, checks = asset_specs(project, assets)
 
-    @dg.multi_asset(name=MULTI_ASSET, specs=specs, check_specs=checks, can_subset=True,
+    @dg.multi_asset(name=name, specs=specs, check_specs=checks, can_subset=True,
                     backfill_policy=dg.BackfillPolicy.single_run())  # a UI backfill: one run per range
     def assetpipe_variants(context):  # (no annotation: Dagster inspects it, and annotations are strings here)
         if cli is not None:

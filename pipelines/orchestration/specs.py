@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Collection
 
 import dagster as dg
 
@@ -115,12 +116,17 @@ def upstream_mappings(groups: dict[str, list[Variant]]) -> dict[str, dict[str, d
             for aid, ms in wanted.items()}
 
 
-def asset_specs(project: Project) -> tuple[list[dg.AssetSpec], list[dg.AssetCheckSpec]]:
+def asset_specs(project: Project, assets: Collection[str] | None = None) -> tuple[list[dg.AssetSpec], list[dg.AssetCheckSpec]]:
+    """The specs and checks of the catalog assets `assets` (ids `campaign/asset`; all by default):
+    one multi_asset's worth. Mappings are agreed across the whole catalog, so a build split into
+    several multi_assets (a group of catalog assets each) has the same edges, across groups too."""
     groups = by_asset(project.variants)
     mappings = upstream_mappings(groups)
     text_on = project.catalog.settings.check_text != "off"
     specs, checks = [], []
     for aid, vs in groups.items():
+        if assets is not None and aid not in assets:
+            continue
         parts = partitions_of(vs)
         specs.append(asset_spec(vs, parts, project.catalog.root, mappings[aid]))
         checks += check_specs(vs, parts, text_on)

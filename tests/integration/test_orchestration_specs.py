@@ -78,3 +78,27 @@ def test_two_different_pairings_of_one_upstream_fall_back_to_every_variant(tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert dg.Definitions(assets=[variants]).resolve_implicit_global_asset_job_def() is not None
+
+
+def test_a_group_of_catalog_assets_is_a_multi_asset_of_its_own_and_groups_compose(example):
+    # what a build split into steps builds on: one multi_asset per group, edges across groups
+    from pipelines.orchestration.assets import variants_asset
+    from pipelines.orchestration.refs import ref_sources
+
+    project = Project.load(example)
+    ids = list(dict.fromkeys(v.asset_id for v in project.variants))
+    first = [i for i in ids if i.endswith(("/launch_poster", "/mug_hero"))]
+    rest = [i for i in ids if i not in first]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        groups = [variants_asset(project, assets=first, name="group_a"), variants_asset(project, assets=rest, name="group_b")]
+        defs = dg.Definitions(assets=[*groups, *ref_sources(project)])
+        graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in groups[0].keys} == set(first)
+    assert {k.to_user_string() for k in groups[0].keys} | {k.to_user_string() for k in groups[1].keys} == set(ids)
+    story = graph.get(dg.AssetKey(["brewlab_launch", "poster_story"]))
+    assert dg.AssetKey(["brewlab_launch", "launch_poster"]) in story.parent_keys  # across the two groups
+    whole, _ = _specs(example)
+    split = {s.key.to_user_string(): s for g in groups for s in g.specs}
+    assert _mapping(split["brewlab_launch/poster_story"], "brewlab_launch/launch_poster") == \
+        _mapping(whole["brewlab_launch/poster_story"], "brewlab_launch/launch_poster")
