@@ -26,13 +26,15 @@ from pipelines.catalog.variant import Variant
 TEXT_DIRS = ("campaigns", "locales", "partials")
 _CODE = Path(__file__).resolve().parent
 VERSION = b"1"
+MAX_TEXT_BYTES = 4 << 20
 
 
 def expanded(catalog: Catalog, expand: Callable[[Catalog], list[Variant]]) -> list[Variant]:
     """`expand(catalog)`, or what it returned last time for the same inputs."""
-    if catalog.issues:  # the expansion reports them, with its own
+    files = _inputs(catalog.root)
+    if catalog.issues or files is None:  # the expansion reports them, with its own
         return expand(catalog)
-    key = _key(catalog)
+    key = _key(catalog, files)
     path = catalog.state_dir / "expanded" / f"{key}.pickle"
     variants = _load(path)
     if variants is not None:
@@ -42,7 +44,24 @@ def expanded(catalog: Catalog, expand: Callable[[Catalog], list[Variant]]) -> li
     return variants
 
 
-def _key(catalog: Catalog) -> str:
+def _inputs(root: Path) -> list[Path] | None:
+    """The text files an expansion reads, or None when one is not a plain file inside the catalog
+    of a sensible size (a symlink out of it, a device, a huge file): such a catalog is expanded
+    every time, and the expansion's own containment rules report what is wrong."""
+    dirs = [root / d for d in TEXT_DIRS]
+    if any(d.is_symlink() for d in dirs):
+        return None
+    entries = [p for d in dirs for p in d.rglob("*")]  # (rglob does not descend into symlinked dirs)
+    if any(p.is_symlink() for p in entries):
+        return None
+    files = [root / "catalog.yaml"] + sorted(p for p in entries if not p.is_dir())
+    for f in files:
+        if f.is_symlink() or not f.is_file() or f.stat().st_size > MAX_TEXT_BYTES:
+            return None
+    return files
+
+
+def _key(catalog: Catalog, files: list[Path]) -> str:
     h = hashlib.sha256(VERSION)
     for f in sorted(_CODE.glob("*.py")):  # this package's code: a new expander expands again
         st = f.stat()
@@ -50,7 +69,6 @@ def _key(catalog: Catalog) -> str:
     h.update(f"cwd:{os.getcwd()}\nroot:{catalog.root.resolve()}\n".encode())
     h.update(catalog.settings.model_dump_json().encode())
     root = catalog.root
-    files = [root / "catalog.yaml"] + sorted(p for d in TEXT_DIRS for p in (root / d).rglob("*") if p.is_file())
     for f in files:
         h.update(f"\n{f.relative_to(root).as_posix()}\n".encode())
         h.update(f.read_bytes())

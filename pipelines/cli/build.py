@@ -107,6 +107,13 @@ def preflight(project: Project, to_build: list[Planned]) -> None:
         raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(lines))
     if to_build:  # a bucket that is missing, refused credentials, an unreachable coordination database
         project.check_shared()
+        # a deployment's DAGSTER_HOME that cannot work, before the first vendor call (which starts
+        # before Dagster does)
+        from pipelines.orchestration.home import check_deployment_home, deployment_home
+
+        home = deployment_home(project.catalog)
+        if home is not None:
+            check_deployment_home(home)
 
 
 def format_outcome(out: Outcome) -> str:

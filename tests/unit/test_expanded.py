@@ -30,7 +30,7 @@ assets:
 def root(tmp_path, monkeypatch):
     write_catalog(tmp_path / "cat", {
         "catalog.yaml": SETTINGS, "campaigns/c.yaml": CAMPAIGN, "partials/style.j2": "matte",
-        "locales/en.yaml": "headline: Hello\n", "locales/de.yaml": "headline: Hallo\n", "refs/mask.png": "x"})
+        "locales/en.yaml": "headline: Hello\n", "locales/de.yaml": "headline: Hallo\n", "refs/mask.png": b""})
     monkeypatch.chdir(tmp_path)
     return tmp_path / "cat"
 
@@ -102,3 +102,13 @@ def test_a_damaged_file_expands_again(root, monkeypatch):
     stored.write_bytes(stored.read_bytes()[:100])
     p, n = _load(root, monkeypatch)
     assert n == 1 and len(p.variants) == 4
+
+
+def test_a_partial_linked_from_outside_the_catalog_is_never_read_for_the_key(root, monkeypatch, tmp_path):
+    outside = tmp_path / "outside.j2"
+    outside.write_text("secret")
+    (root / "partials" / "link.j2").symlink_to(outside)
+    assert expanded_mod._inputs(root) is None  # expanded afresh: the expansion's own rules apply
+    (root / "partials" / "link.j2").unlink()
+    (root / "partials" / "sub").symlink_to(tmp_path, target_is_directory=True)
+    assert expanded_mod._inputs(root) is None
