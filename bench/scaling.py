@@ -72,22 +72,27 @@ def _cache_hit_build(cat) -> dict:
     return row
 
 
-def measure(n: int, repeat: int, build: bool, ui: bool) -> dict:
+def measure(n: int, repeat: int, build: bool, ui: bool, row: dict, saved) -> dict:
+    """Fills `row`, calling `saved()` after each phase (a long run that fails late keeps the rest)."""
     cat = WORK / "scaling" / f"draft{n}"
     shutil.rmtree(cat, ignore_errors=True)
     draft_catalog(cat, n, per_campaign=min(n, 1000))
-    row: dict = {"validate_cold": _once(cat, "validate", what="validate"),
-                 "plan_cold": _once(cat, "plan", what="plan")}
+    row.update({"validate_cold": _once(cat, "validate", what="validate"),
+                "plan_cold": _once(cat, "plan", what="plan")})
+    saved()
     if not build:
         row["timings_unbuilt"] = _repeat(cat, repeat, built=False)
         return row
     say(f"{n} variants: full build ...")
     row["full_build"] = _once(cat, "build", what="full build")
+    saved()
     say(f"{n} variants: cache-hit build ...")
     row["cache_hit_build"] = _cache_hit_build(cat)
     for k in ("full_build", "cache_hit_build"):
         row[k]["per_variant_ms"] = round(1000 * row[k]["wall_s"] / n, 2)
+    saved()
     row["timings"] = _repeat(cat, repeat, built=True)
+    saved()
     if ui:
         base = WORK / "scaling" / "draft100"
         shutil.rmtree(base, ignore_errors=True)
@@ -108,9 +113,9 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {"machine": machine(), "params": vars(args), "targets_at_100k": TARGETS_100K, "sizes": {}}
     for n in args.sizes:
         t0 = time.monotonic()
-        row = measure(n, args.repeat, n <= args.build_max, not args.no_ui)
+        row = result["sizes"][str(n)] = {}
+        measure(n, args.repeat, n <= args.build_max, not args.no_ui, row, lambda: save("scaling", result))
         row["bench_wall_s"] = round(time.monotonic() - t0, 1)
-        result["sizes"][str(n)] = row
         say(f"{n}: " + ", ".join(f"{k} {v}" for k, v in _summary(row).items()))
         save("scaling", result)  # after each size: a long run is never lost
     return result
