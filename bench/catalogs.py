@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 KEY_ENV = "BENCH_OPENAI_KEY"
+KEY_ENV_B = "BENCH_OPENAI_KEY_B"  # the second member of a pool (a second key of the same vendor)
 STYLE = "soft studio light, matte ceramic textures, muted earth palette with a terracotta accent"
 STRINGS = {
     "en": {"headline": "Brewed for Makers", "tagline": "Small batch. Big mornings."},
@@ -39,17 +40,24 @@ def _fresh(dest: Path) -> None:
 
 
 def vendor_catalog(dest: Path, base_url: str, *, gens: int = 160, edits: int = 40, campaigns: int = 4,
-                   size: str = "1024x1024", max_concurrency: int = 10) -> Path:
-    """`gens` generations and `edits` edits (each of its own generated variant), spread evenly."""
+                   size: str = "1024x1024", max_concurrency: int = 10, pool: str | None = None,
+                   quality: str = "low", options: dict | None = None) -> Path:
+    """`gens` generations and `edits` edits (each of its own generated variant), spread evenly.
+    `pool`: a strategy; the catalog's provider is then a pool of two keys of the vendor."""
     if edits > gens:
         raise ValueError("each edit needs its own generated upstream variant")
     _fresh(dest)
+    member = {"type": "openai", "base_url": base_url, "max_concurrency": max_concurrency, **(
+        {"options": options} if options else {})}
+    providers = {"openai": {**member, "api_key_env": KEY_ENV}}
+    if pool:
+        providers["openai_b"] = {**member, "api_key_env": KEY_ENV_B}
+        providers["pool"] = {"type": "pool", "members": ["openai", "openai_b"], "strategy": pool}
     _write(dest / "catalog.yaml", {
-        "default_provider": "openai",
-        "providers": {"openai": {"type": "openai", "base_url": base_url, "api_key_env": KEY_ENV,
-                                 "max_concurrency": max_concurrency}},
+        "default_provider": "pool" if pool else "openai",
+        "providers": providers,
         "check_text": "off",
-        "defaults": {"quality": "low", "output_format": "png", "size": size},
+        "defaults": {"quality": quality, "output_format": "png", "size": size},
     })
     for c in range(campaigns):
         g = _share(gens, campaigns, c)

@@ -33,6 +33,7 @@ class Timed:
     rc: int
     stdout: str
     stderr: str
+    cpu_s: float = 0.0  # the process's own user + system CPU time
 
     def check(self, what: str) -> "Timed":
         if self.rc != 0:
@@ -59,7 +60,7 @@ def run_timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROO
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
     return Timed(wall, usage.ru_maxrss / 1024, proc.returncode, out_path.read_text(errors="replace"),
-                 err_path.read_text(errors="replace"))
+                 err_path.read_text(errors="replace"), usage.ru_utime + usage.ru_stime)
 
 
 def env_with(**extra: str) -> dict[str, str]:

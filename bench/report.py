@@ -26,15 +26,35 @@ def machine_lines(results: dict[str, dict]) -> list[str]:
 
 def throughput(r: dict) -> list[str]:
     p = r["params"]
+    cpu = all("cpu_s" in run for run in r["runs"].values())
     out = [f"{p['gens']} generations at {p['latency']} s + {p['edits']} edits at {p['edit_latency']} s, limit "
            f"{p['limit']} in flight per key. Ideal (limit and dependency chains): **{r['ideal_s']:.2f} s** "
            f"(a critical-path-first list schedule reaches {r['list_schedule_s']:.2f} s).", "",
-           "| contender | wall s | x ideal | speedup of assetpipe | vendor calls | peak in flight | turned away | peak RSS MB |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "| contender | wall s | x ideal | speedup of assetpipe | vendor calls | peak in flight | turned away | peak RSS MB |"
+           + (" CPU s |" if cpu else ""),
+           "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if cpu else "")]
+    if "pool_ideal_s" in r:
+        out[0] += (f" The spread pool of two keys (limit {p['limit']} each) has its own ideal, "
+                   f"**{r['pool_ideal_s']:.2f} s** (half the single key's); its row is against that.")
     for name, run in r["runs"].items():
         speed = f"{run['assetpipe_speedup']:.1f}x" if "assetpipe_speedup" in run else "-"
         out.append(f"| {name} | {run['wall_s']:.1f} | {run['ratio_to_ideal']:.3f} | {speed} | {run['vendor_calls']} | "
-                   f"{run['vendor_peak_in_flight']} | {run['vendor_rejected_over_limit']} | {run['maxrss_mb']:.0f} |")
+                   f"{run['vendor_peak_in_flight']} | {run['vendor_rejected_over_limit']} | {run['maxrss_mb']:.0f} |"
+                   + (f" {run['cpu_s']:.1f} |" if cpu else ""))
+    return out
+
+
+def batch_cost(r: dict) -> list[str]:
+    p = r["params"]
+    out = [f"{p['gens']} generations + {p['edits']} edits of them, {p['size']} {p['quality']}, the same catalog "
+           "built once in each lane against the Files + Batch emulator (gpt-image-2's published output tokens in "
+           "`usage`):", "",
+           "| lane | wall s | estimated $ | billed $ | billed / estimate | vendor batches | sync calls |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, run in r["runs"].items():
+        out.append(f"| {name} | {run['wall_s']:.1f} | {run['estimated_usd']:.4f} | {run['billed_usd']:.4f} | "
+                   f"{run['billed_over_estimate']} | {run['batches']} | {run['sync_calls']} |")
+    out += ["", f"The batch lane billed **{r['batch_over_sync']:.3f}x** the sync lane for the same images."]
     return out
 
 
@@ -92,9 +112,11 @@ def scaling(r: dict) -> list[str]:
 
 
 def main() -> None:
-    results = {n: r for n in ("throughput", "concurrent", "noop", "scaling") if (r := _load(n)) is not None}
+    names = ("throughput", "throughput_pool", "batch_cost", "concurrent", "noop", "scaling")
+    results = {n: r for n in names if (r := _load(n)) is not None}
     print("\n".join(machine_lines(results)))
-    for name, fn in (("throughput", throughput), ("concurrent", concurrent), ("noop", noop), ("scaling", scaling)):
+    for name, fn in (("throughput", throughput), ("throughput_pool", throughput), ("batch_cost", batch_cost),
+                     ("concurrent", concurrent), ("noop", noop), ("scaling", scaling)):
         if name in results:
             print(f"\n### {name}\n")
             print("\n".join(fn(results[name])))

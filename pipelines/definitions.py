@@ -2,6 +2,6 @@
 
 from pipelines.catalog.loader import default_catalog_dir
 from pipelines.orchestration.definitions import build_definitions
-from pipelines.plan.project import Project
+from pipelines.review.project import load_project
 
-defs = build_definitions(Project.load(default_catalog_dir()))
+defs = build_definitions(load_project(default_catalog_dir()))

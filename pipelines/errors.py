@@ -9,6 +9,7 @@ raises it and re-exported here, so the CLI catches them by one name.
     ├── StoreError                    the cache store cannot be read or written
     │   └── BlobDamaged               a stored image or its record failed verification (quarantined)
     ├── CoordinationError             the shared leases and slots (coordination:) are unusable
+    ├── ReviewError                   approve/reject refused: a selected variant has no take to review
     ├── OcrUnavailable                no OCR engine or language data: the text check did not run
     └── ProviderError                 providers.errors: a vendor call failed
         ├── RetryableError            429, 5xx, connection failed before the request was sent
@@ -52,8 +53,8 @@ __all__ = [
     "AmbiguousError", "AssetpipeError", "AuthError", "BlobDamaged", "BudgetExceeded", "BuildError", "CatalogError",
     "CatalogIssue", "CoordinationError", "JobFailedError", "ModerationBlocked", "NotSentError", "OcrUnavailable",
     "PaymentRequired",
-    "ProtocolError", "ProviderError", "RateLimited", "RejectedError", "RetryableError", "SelectionError",
-    "StoreError", "UnsupportedError",
+    "ProtocolError", "ProviderError", "RateLimited", "RejectedError", "RetryableError", "ReviewError",
+    "SelectionError", "StoreError", "UnsupportedError",
 ]
 
 
@@ -122,6 +123,10 @@ class BlobDamaged(StoreError):
         self.quarantined: str | None = None  # where it was moved, once it was
         super().__init__(f"cached result refused: its action record {problem}" if record_only
                          else f"cached image {digest[:12]} {problem}")
+
+
+class ReviewError(AssetpipeError):
+    """`approve` / `reject` refused (nothing written): a selected variant has no built take to review."""
 
 
 class OcrUnavailable(AssetpipeError):

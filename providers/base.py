@@ -109,6 +109,9 @@ class RawImage:
     revised_prompt: str | None = None
     vendor_size: str | None = None  # the size/ratio/tier we asked the vendor for
     replayed: bool = False  # an existing job answered (RunAPI's Idempotency-Key): no new charge
+    # where cost_usd comes from when it is the vendor's own figure ("usage tokens", "metrics.cost",
+    # "usage.cost"); None when cost_usd is our estimate
+    billed_basis: str | None = None
 
 
 @dataclass
@@ -125,6 +128,8 @@ class ImageResult:
     usage: dict[str, Any] | None = None
     vendor_size: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    billed_usd: float | None = None  # what the vendor reported it billed (None: it did not say)
+    billed_basis: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +275,8 @@ class ImageProvider(ABC):
             usage=redact_value(raw.usage, secrets),
             vendor_size=raw.vendor_size,
             extra={"replayed": True} if raw.replayed else {},
+            billed_usd=float(raw.cost_usd) if raw.billed_basis and raw.cost_usd is not None else None,
+            billed_basis=raw.billed_basis,
         )
 
     def _deadline_error(self, calls: call_journal.Tracked) -> ProviderError:

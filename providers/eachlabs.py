@@ -239,18 +239,25 @@ def parse_error(response: httpx.Response) -> tuple[str | None, str | None, str |
     return message, code, request_id
 
 
-def cost_of(body: dict[str, Any]) -> float | None:
+def billed(body: dict[str, Any]) -> tuple[float | None, str | None]:
+    """(USD, where it comes from): `metrics.cost` (or a top-level `cost`), else the token `usage`
+    at EachLabs' own rates, else (None, None)."""
     metrics = body.get("metrics") if isinstance(body.get("metrics"), dict) else {}
-    for value in (metrics.get("cost"), body.get("cost")):
+    for value, basis in ((metrics.get("cost"), "metrics.cost"), (body.get("cost"), "cost")):
         try:
             if value is not None and not isinstance(value, bool):
-                return float(value)
+                return float(value), basis
         except (TypeError, ValueError):
             pass
     usage = body.get("usage") or metrics.get("usage")
     if isinstance(usage, dict):
-        return pricing.token_cost(usage)
-    return None
+        cost = pricing.token_cost(usage, provider_type="eachlabs")
+        return cost, ("usage tokens" if cost is not None else None)
+    return None, None
+
+
+def cost_of(body: dict[str, Any]) -> float | None:
+    return billed(body)[0]
 
 
 # ---------------------------------------------------------------- the provider
@@ -358,9 +365,10 @@ class EachLabsProvider(ImageProvider):
         except ProviderError as exc:
             exc.request_id = exc.request_id or pred_id  # the paid job's id is what support asks for
             raise
+        cost, basis = billed(body)
         return RawImage(
-            data=data, request_id=pred_id, cost_usd=cost_of(body), vendor_size=vendor_size,
-            usage=body.get("usage") if isinstance(body.get("usage"), dict) else None,
+            data=data, request_id=pred_id, cost_usd=cost, vendor_size=vendor_size,
+            usage=body.get("usage") if isinstance(body.get("usage"), dict) else None, billed_basis=basis,
         )
 
     async def _wait(self, pred_id: str) -> dict[str, Any]:

@@ -151,10 +151,12 @@ class OpenAIProvider(ImageProvider):
         else:
             raise ProtocolError("image has neither b64_json nor url", provider=self.name, request_id=request_id)
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+        cost = pricing.token_cost(usage, provider_type=self.type_name) if usage else None
         return RawImage(
             data=data,
             request_id=request_id,
-            cost_usd=pricing.token_cost(usage) if usage else None,
+            cost_usd=cost,
+            billed_basis="usage tokens" if cost is not None else None,
             usage=usage,
             revised_prompt=item.get("revised_prompt"),
             vendor_size=size,

@@ -255,8 +255,9 @@ class RunApiProvider(ImageProvider):
         except ProviderError as exc:
             exc.request_id = exc.request_id or task_id
             raise
-        return RawImage(data=data, request_id=task_id, cost_usd=cost_of(final), vendor_size=vendor_size,
-                        replayed=replayed)
+        cost = cost_of(final)
+        return RawImage(data=data, request_id=task_id, cost_usd=cost, vendor_size=vendor_size,
+                        replayed=replayed, billed_basis="usage.cost" if cost is not None else None)
 
     async def _wait(self, path: str, task_id: str) -> dict[str, Any]:
         url = f"{path}/{task_id}"

@@ -7,6 +7,7 @@
     <cache>/notes/<kind>/12/1234....json derived facts about a blob, e.g. OCR check results
     <cache>/journal/...                  the journal of paid calls (pipelines.cache.journal), through
                                          read_file / write_file / list_files / delete_file
+    <cache>/batches/..., calibration/... the batch lane's open batches, the estimate-vs-bill history
 
 The cache is any fsspec URL; a plain path is used directly (no fsspec import). Writes are atomic:
 a blob is written to a temporary name and renamed (an object store makes a PUT visible whole), and
@@ -155,7 +156,7 @@ class Store:
             self.fs.rm_file(self._remote(probe))
         self._checked = True
 
-    # -- small named files for the layers built on the store (the journal) ----------------------
+    # -- small named files for the layers built on the store (the journal, the batch lane) ------
     def read_file(self, rel: str) -> bytes | None:
         return self._read(rel)
 

@@ -108,7 +108,7 @@ class VariantExpander:
                 try:
                     ctx[k] = self.tpl.render(raw, ctx)
                 except TemplateProblem as exc:
-                    self.issues.add(self.cf, ("vars", k), f"var {k!r} (for {label}): {exc}")
+                    self.issues.add(self.cf, ("vars", k), f"var {k!r} (for {label}): {exc}", exc.token)
                     raise _Broken from None
         return ctx, locale
 
@@ -280,7 +280,7 @@ class VariantExpander:
         try:
             prompt = self.tpl.render(self.spec.prompt or "", ctx).strip()
         except TemplateProblem as exc:
-            self.issues.add(self.cf, self.node.loc("prompt"), f"{label}: in prompt: {exc}")
+            self.issues.add(self.cf, self.node.loc("prompt"), f"{label}: in prompt: {exc}", exc.token)
             return None
         if len(prompt) > MAX_PROMPT_CHARS:
             self.issues.add(self.cf, self.node.loc("prompt"), f"{label}: the rendered prompt has {len(prompt)} "
@@ -306,7 +306,7 @@ class VariantExpander:
             try:
                 texts.append(self.tpl.render(raw, ctx).strip())
             except TemplateProblem as exc:
-                self.issues.add(self.cf, self.node.loc("text", i), f"{label}: in text: {exc}")
+                self.issues.add(self.cf, self.node.loc("text", i), f"{label}: in text: {exc}", exc.token)
                 ok = False
                 continue
             if len(texts[-1]) > MAX_PROMPT_CHARS or _control_char(texts[-1]):

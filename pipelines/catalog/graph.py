@@ -4,6 +4,7 @@ in which order they expand, and the issue collector every expansion step reports
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,23 +12,48 @@ from pipelines.catalog.loader import CampaignFile, Catalog
 from pipelines.catalog.spec import AssetSpec
 from pipelines.errors import CatalogError, CatalogIssue
 
+_VARIANT = re.compile(r"(asset '[^']*') variant '([^']*)'")
+MAX_NAMED = 6
+
 
 class Issues:
-    """Problems found while expanding, each reported once with how many variants it affects."""
+    """Problems found while expanding, each reported once: the same problem of several variants of
+    an asset (a typo in a prompt of a localized matrix) is one line naming the variants."""
 
     def __init__(self) -> None:
-        self.items: dict[tuple[str, int, str], int] = {}
+        self.items: dict[tuple[str, int, str], tuple[str, list[str | None]]] = {}
 
-    def add(self, cf: CampaignFile, loc: tuple, message: str) -> None:
-        issue = cf.lines.issue(loc, message)
-        k = (issue.path, issue.line, issue.message)
-        self.items[k] = self.items.get(k, 0) + 1
+    def add(self, cf: CampaignFile, loc: tuple, message: str, token: str | None = None) -> None:
+        """`token`: a name in a template; the line is then the one of the value that uses it."""
+        line = cf.lines.find(loc, _uses(token)) if token else cf.lines.line(loc)
+        m = _VARIANT.search(message)
+        vid, shared = (m.group(2), message[:m.start()] + m.group(1) + message[m.end():]) if m else (None, message)
+        first, vids = self.items.setdefault((cf.lines.path, line, shared), (message, []))
+        vids.append(vid)
+
+    def issues(self) -> list[CatalogIssue]:
+        out = []
+        for (path, line, shared), (first, vids) in self.items.items():
+            named = list(dict.fromkeys(v for v in vids if v))
+            if len(vids) == 1:
+                out.append(CatalogIssue(path, line, first))
+            elif named:
+                more = f" and {len(named) - MAX_NAMED} more" if len(named) > MAX_NAMED else ""
+                out.append(CatalogIssue(path, line, f"{shared} (in {len(named)} variants: "
+                                                    f"{', '.join(named[:MAX_NAMED])}{more})"))
+            else:
+                out.append(CatalogIssue(path, line, f"{shared} (in {len(vids)} variants)"))
+        return out
 
     def raise_if_any(self, extra: list[CatalogIssue] = ()) -> None:
-        issues = [CatalogIssue(p, ln, m if n == 1 else f"{m} (in {n} variants)") for (p, ln, m), n in self.items.items()]
-        issues.extend(extra)
+        issues = self.issues() + list(extra)
         if issues:
             raise CatalogError(issues)
+
+
+def _uses(name: str) -> re.Pattern[str]:
+    """A Jinja expression or statement on one line that uses `name` (`{{ t.name }}`, `{% if name %}`)."""
+    return re.compile(r"\{[{%][^}]*?(?<![\w])" + re.escape(name) + r"(?![\w])")
 
 
 @dataclass
@@ -69,7 +95,8 @@ def dependency_order(catalog: Catalog, assets: dict[str, AssetNode], issues: Iss
             if target is not None:
                 deps[a.id].append(target)
             elif looks_like_asset(ref) and not maybe_broken(ref, a, catalog):
-                known = [x.spec.name for x in assets.values() if x.cf is a.cf and x is not a]
+                # an asset with errors of its own is still a name the user may have meant
+                known = [x.spec.name for x in assets.values() if x.cf is a.cf and x is not a] + sorted(a.cf.broken_assets)
                 issues.add(a.cf, loc, f"asset {a.spec.name!r}: unknown upstream asset {ref!r}{did_you_mean(ref, known)}; "
                                       "name an asset of this campaign (or campaign:asset), or a file such as refs/photo.png")
     return toposort(deps, assets, issues)

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pipelines.catalog.sources import SourceProblem, contained_dir
-from pipelines.catalog.spec import CampaignSpec, Limits, Settings
+from pipelines.catalog.spec import AssetSpec, CampaignSpec, Limits, Settings
 from pipelines.catalog.yamlpos import Lines, YamlLoadError, load_yaml
 from pipelines.errors import CatalogError, CatalogIssue
 
@@ -70,6 +70,14 @@ class Catalog:
     @property
     def output_dir(self) -> Path:
         return self.resolve(self.settings.output_dir)
+
+    @property
+    def publish_dir(self) -> Path | None:
+        return self.resolve(self.settings.publish.dir) if self.settings.publish else None
+
+    @property
+    def approvals_path(self) -> Path:
+        return self.root / "approvals.yaml"
 
     @property
     def state_dir(self) -> Path:
@@ -309,9 +317,29 @@ def _provider_type_issues(settings: Settings, lines: Lines) -> list[CatalogIssue
 
     out = []
     for name, cfg in settings.providers.items():
+        if cfg.type == "pool":
+            out += [lines.issue(("providers", name, "members"), f"providers.{name}.members: {msg}")
+                    for msg in pool_problems(name, cfg.members or [], settings.providers)]
+            continue
         if cfg.type not in BUILTIN and cfg.type not in (known := provider_types()):
             out.append(lines.issue(("providers", name, "type"), f"providers.{name}.type: unknown provider type "
                                    f"{cfg.type!r}{_did_you_mean(cfg.type, known)}; known: {', '.join(known)}"))
+    return out
+
+
+def pool_problems(name: str, members: list[str], providers: dict) -> list[str]:
+    """What is wrong with a pool's member list: unknown names, pools in pools, repeats."""
+    out = []
+    for m in members:
+        if m == name:
+            out.append(f"a pool cannot be its own member ({m!r})")
+        elif m not in providers:
+            out.append(f"unknown member {m!r}{_did_you_mean(m, list(providers))}; members are other provider entries")
+        elif providers[m].type == "pool":
+            out.append(f"member {m!r} is a pool itself: list its members instead")
+    repeated = sorted({m for m in members if members.count(m) > 1})
+    if repeated:
+        out.append(f"members listed twice: {', '.join(repeated)}")
     return out
 
 
@@ -330,13 +358,36 @@ def _validate_campaign(data: Any, lines: Lines, issues: list[CatalogIssue]):
     if not isinstance(assets, list) or not bad or any(
             not (len(e["loc"]) > 1 and e["loc"][0] == "assets" and isinstance(e["loc"][1], int)) for e in errors):
         return None, None, set()
-    keep = [i for i in range(len(assets)) if i not in bad]
-    try:
-        spec = CampaignSpec.model_validate({**data, "assets": [assets[i] for i in keep]})
-    except ValidationError:
-        return None, None, set()
-    broken = {a["name"] for i, a in enumerate(assets) if i in bad and isinstance(a, dict) and isinstance(a.get("name"), str)}
-    return spec, keep, broken
+    fixed = _repaired(assets, bad, errors)
+    for keep in (sorted({i for i in range(len(assets)) if i not in bad} | set(fixed)),
+                 [i for i in range(len(assets)) if i not in bad]):
+        try:
+            spec = CampaignSpec.model_validate({**data, "assets": [fixed.get(i, assets[i]) for i in keep]})
+        except ValidationError:
+            continue
+        broken = {a["name"] for i, a in enumerate(assets)
+                  if i not in keep and isinstance(a, dict) and isinstance(a.get("name"), str)}
+        return spec, keep, broken
+    return None, None, set()
+
+
+def _repaired(assets: list, bad: set[int], errors: list) -> dict[int, dict]:
+    """Invalid assets that are valid without the keys their errors are about (an unknown `sise:`, a
+    `quality: ultra`): kept without those keys, so the rest of the asset (its prompt's variables,
+    its upstream) is checked in the same run (issue #15, item 11). Their errors are already reported."""
+    out = {}
+    for i in bad:
+        mine = [tuple(e["loc"][2:]) for e in errors if tuple(e["loc"][:2]) == ("assets", i)]
+        if not isinstance(assets[i], dict) or any(not loc or not isinstance(loc[0], str) for loc in mine):
+            continue  # an error about the asset as a whole
+        drop = {loc[0] for loc in mine}
+        candidate = {k: v for k, v in assets[i].items() if k not in drop}
+        try:
+            AssetSpec.model_validate(candidate)
+        except ValidationError:
+            continue
+        out[i] = candidate
+    return out
 
 
 def _display(path: Path) -> str:

@@ -64,6 +64,32 @@ class Params(Strict):
     _size = field_validator("size")(classmethod(lambda cls, v: _check_size(v)))
 
 
+Strategy = Literal["spread", "fallback", "cheapest"]
+Lane = Literal["sync", "batch"]
+POOL_ONLY = ("members", "strategy", "cooldown_s", "trip_after")
+
+
+class ProviderEntry(ProviderConfig):
+    """One entry of `providers:`: a vendor, or (`type: pool`) a pool of other entries that builds
+    each image on one of its `members` by `strategy` (pipelines.plan.pools)."""
+
+    members: list[str] | None = None
+    strategy: Strategy = "spread"
+    cooldown_s: float = Field(default=60.0, gt=0)  # a tripped member rests this long before a trial call
+    trip_after: int = Field(default=2, ge=1, le=100)  # consecutive failed calls that trip a member
+
+    @model_validator(mode="after")
+    def _pool_keys(self) -> "ProviderEntry":
+        if self.type == "pool":
+            if not self.members:
+                raise ValueError("a pool needs `members:`, a list of other provider entries")
+        else:
+            extra = [k for k in POOL_ONLY if k in self.model_fields_set]
+            if extra:
+                raise ValueError(f"{', '.join(extra)}: only an entry of `type: pool` takes these")
+        return self
+
+
 class LocaleSettings(Strict):
     default: str = "en"
     fallback: bool = False  # fill a locale's missing strings from the default locale
@@ -96,10 +122,16 @@ class Limits(Strict):
         return int(self.file_mb * (1 << 20))
 
 
+class Publish(Strict):
+    """`publish: {dir: published}`: a mirror of output_dir holding only approved bytes."""
+
+    dir: str = "published"
+
+
 class Settings(Strict):
     """catalog.yaml"""
 
-    providers: dict[str, ProviderConfig] = Field(default_factory=lambda: {"draft": ProviderConfig(type="draft")})
+    providers: dict[str, ProviderEntry] = Field(default_factory=lambda: {"draft": ProviderEntry(type="draft")})
     default_provider: str = "draft"  # after providers: its validator checks against them
     uploads: Uploads | None = None
     cache: str = ".assetpipe/cache"
@@ -107,6 +139,7 @@ class Settings(Strict):
     # `${VAR}` filled from the environment; unset: lock files under .assetpipe/locks (one machine)
     coordination: str | None = None
     output_dir: str = "out"
+    publish: Publish | None = None
     defaults: Params = Field(default_factory=Params)
     locales: LocaleSettings = Field(default_factory=LocaleSettings)
     pricing: dict[str, Price] = Field(default_factory=dict)  # provider name -> USD per call override
@@ -114,6 +147,7 @@ class Settings(Strict):
     # after SIGTERM/SIGINT: seconds the calls in flight get to land before they are cancelled
     stop_grace_s: float = Field(default=30.0, ge=0, le=3600)
     limits: Limits = Field(default_factory=Limits)
+    lane: Lane = "sync"  # how builds pay for missing images: sync calls, or the vendor's Batch API
 
     @field_validator("check_text", mode="before")
     @classmethod
@@ -143,6 +177,14 @@ class Settings(Strict):
             except ImportError as exc:
                 raise ValueError(f"storage protocol {proto!r} in {v!r} needs a package that is not installed: "
                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        return v
+
+    @field_validator("publish")
+    @classmethod
+    def _publish_apart(cls, v: Publish | None, info: ValidationInfo) -> Publish | None:
+        out = info.data.get("output_dir")
+        if v is not None and out is not None and v.dir.rstrip("/") == out.rstrip("/"):
+            raise ValueError("publish.dir must differ from output_dir: it holds only approved images")
         return v
 
     @field_validator("default_provider")
@@ -226,6 +268,7 @@ class CampaignSpec(Strict):
     defaults: Params = Field(default_factory=Params)
     provider: str | None = None
     schedule: str | None = None
+    lane: Lane | None = None  # this campaign's builds and schedule ticks (default: catalog.yaml's)
     assets: list[AssetSpec] = Field(default_factory=list)
 
     @field_validator("campaign")

@@ -21,6 +21,8 @@ from pipelines.catalog.spec import Limits
 
 _QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|「([^」\n]+)」|„([^“”\n]+)[“”]')
 _EXPR_ONLY = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
+_NAMED = re.compile(r"^(?:undefined variable|no locale string|locale '[^']*' has no string|'[^']*' has no attribute) "
+                    r"'([^']+)'")
 
 
 class TemplateProblem(Exception):
@@ -30,6 +32,13 @@ class TemplateProblem(Exception):
         self.lineno = lineno
         self.filename = filename
         super().__init__(message)
+
+    @property
+    def token(self) -> str | None:
+        """The name the problem is about (an undefined variable, a missing locale string), to point
+        at the line of the template that uses it."""
+        m = _NAMED.search(str(self))
+        return m.group(1) if m else None
 
 
 class LocaleStrings(Mapping[str, Any]):
@@ -44,14 +53,20 @@ class LocaleStrings(Mapping[str, Any]):
         elif self._fallback is not None and name in self._fallback:
             v = self._fallback[name]
         else:
-            close = difflib.get_close_matches(name, [k for k in self._strings if isinstance(k, str)], n=1, cutoff=0.8)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            return jinja2.StrictUndefined(hint=f"locale {self._code!r} has no string {name!r}{hint}: add `{name}: ...` "
-                                               f"to {self._source}")
+            return jinja2.StrictUndefined(hint=self._missing(name))
         if isinstance(v, Mapping):
             fb = self._fallback.get(name) if isinstance(self._fallback, Mapping) else None
             return LocaleStrings(self._code, v, self._source, fb if isinstance(fb, Mapping) else None)
         return v
+
+    def _missing(self, name: str) -> str:
+        """A typo of an existing string is named as one (the same words in every locale, so it is
+        reported once); a string the locale lacks says which file to add it to."""
+        known = [k for k in (*self._strings, *(self._fallback or {})) if isinstance(k, str)]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+        if close:
+            return f"no locale string {name!r} (did you mean {close[0]!r}?)"
+        return f"locale {self._code!r} has no string {name!r}: add `{name}: ...` to {self._source}"
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -45,8 +45,9 @@ class YamlLimit(Exception):
 class Converter:
     """One document's node tree -> Python data; `lines[loc]` gets each value's 1-based line."""
 
-    def __init__(self, path: str, lines: dict, problems: list[CatalogIssue]):
+    def __init__(self, path: str, lines: dict, problems: list[CatalogIssue], ends: dict | None = None):
         self.path, self.lines, self.problems = path, lines, problems
+        self.ends = ends if ends is not None else {}  # loc -> the value's last line (a prompt over several lines)
         self.memo: dict[int, tuple[int, int]] = {}  # id(collection) -> (expanded values, alias depth)
         self.open: set[int] = set()
         self.count = 0  # values made so far, alias expansions counted at their full size
@@ -112,6 +113,7 @@ class Converter:
                 item_line = item.start_mark.line + 1
                 item_line = line if item_line < line else item_line
                 self.lines[child] = item_line
+                self.ends[child] = max(item_line, item.end_mark.line + 1)
                 items.append(self.convert(item, child, depth + 1, item_line))
             return items if not problem else None
         out = self._mapping(node, loc, depth, line)
@@ -141,6 +143,7 @@ class Converter:
             if id(key_node) in own:
                 explicit.add(key)
             self.lines[child] = kline
+            self.ends[child] = max(kline, value_node.end_mark.line + 1)
             out[key] = self.convert(value_node, child, depth + 1, kline)
         return out
 

@@ -8,6 +8,7 @@ available: parsing stays fast for large catalogs.
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from pipelines.catalog.sources import SourceProblem, read_text
+from pipelines.catalog.yamlhints import indentation_hint
 from pipelines.catalog.yamllimits import Converter, YamlLimit
 from pipelines.errors import CatalogIssue
 
@@ -29,6 +31,8 @@ class Lines:
     path: str
     lines: dict[Loc, int] = field(default_factory=dict)
     problems: list[CatalogIssue] = field(default_factory=list)  # found while loading; the rest still loaded
+    ends: dict[Loc, int] = field(default_factory=dict)  # the last line of a value (block scalars span lines)
+    text: list[str] = field(default_factory=list)
 
     def line(self, loc: Loc) -> int:
         """The line of `loc`, or of its nearest ancestor that has one."""
@@ -38,6 +42,16 @@ class Lines:
                 return self.lines[loc]
             loc = loc[:-1]
         return self.lines.get((), 1)
+
+    def find(self, loc: Loc, pattern: re.Pattern[str]) -> int:
+        """The first line of the value at `loc` that matches `pattern` (the expression an error is
+        about, in a prompt written over several lines), else the value's own line."""
+        start = self.line(loc)
+        end = self.ends.get(tuple(loc), start)
+        for n in range(start, min(end, len(self.text)) + 1):
+            if pattern.search(self.text[n - 1]):
+                return n
+        return start
 
     def issue(self, loc: Loc, message: str) -> CatalogIssue:
         return CatalogIssue(self.path, self.line(loc), message)
@@ -59,7 +73,7 @@ def load_yaml(path: Path, display: str, *, root: Path, max_bytes: int) -> tuple[
 
 
 def parse_yaml(text: str, display: str) -> tuple[Any, Lines]:
-    lines = Lines(display)
+    lines = Lines(display, text=text.splitlines())
     gc_was = gc.isenabled()
     gc.disable()  # a node tree is all new objects: collecting while it grows makes parsing quadratic
     try:
@@ -68,7 +82,7 @@ def parse_yaml(text: str, display: str) -> tuple[Any, Lines]:
             return None, lines
         line = node.start_mark.line + 1
         lines.lines[()] = line
-        return Converter(display, lines.lines, lines.problems).convert(node, (), 0, line), lines
+        return Converter(display, lines.lines, lines.problems, lines.ends).convert(node, (), 0, line), lines
     except YamlLimit as exc:
         raise YamlLoadError(CatalogIssue(display, exc.line, str(exc))) from None
     finally:
@@ -111,6 +125,9 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
         opened = next((i + 1 for i in range(len(rows) - 1, -1, -1)
                        if rows[i].count("[") + rows[i].count("{") > rows[i].count("]") + rows[i].count("}")), line)
         return opened, "a [ list ] or { mapping } that starts on this line is not closed (or ends with a ',')"
+    hint = indentation_hint(exc, text)
+    if hint is not None:
+        return hint
     if "mapping values are not allowed" in problem:
         return line, ("unexpected ':' on this line: quote a value that contains ': ' "
                       "(prompt: \"Label: BREW LAB\"), or check the indentation of this line")

@@ -6,7 +6,6 @@ orchestration layer is imported here, at the one place that needs it, only when 
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -14,15 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from pipelines.batch.lane import BatchLane
 from pipelines.cli.paths import shown
+from pipelines.cli.progress import Progress
 from pipelines.cli.signals import SignalLog
 from pipelines.engine.outcome import Outcome
 from pipelines.engine.stop import forget_stops, last_stop
 from pipelines.errors import BudgetExceeded, BuildError
 from pipelines.outputs.write import write_outputs
+from pipelines.plan.billing import totals as bill_totals
+from pipelines.plan.credentials import describe, key_warnings, missing_keys
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import plan_build
+from pipelines.review.checks import entry_problems
+from pipelines.review.project import approvals_of, load_project
+from pipelines.review.publish import PublishReport
+from pipelines.review.states import counts, review_infos
 
 
 @dataclass
@@ -34,6 +41,8 @@ class BuildReport:
     elapsed_s: float = 0.0
     run_id: str | None = None
     dry_run: bool = False
+    published: PublishReport | None = None
+    batch: BatchLane | None = None
 
     @property
     def failed(self) -> list[Outcome]:
@@ -55,15 +64,21 @@ class BuildReport:
 
 
 def build(project: Project, *, selection=None, max_cost: float | None = None, refresh: bool = False,
-          dry_run: bool = False, retry_maybe_billed: bool = False, echo: Callable[[str], None] = print) -> BuildReport:
+          dry_run: bool = False, retry_maybe_billed: bool = False, lane: str | None = None, wait: bool = False,
+          echo: Callable[[str], None] = print) -> BuildReport:
     t0 = time.monotonic()
+    project.lane = "sync" if refresh else lane  # a refresh pays for a new take now, in the sync lane
+    batch = BatchLane(project, echo, refresh=refresh, retry_maybe_billed=retry_maybe_billed)
+    if not dry_run:
+        batch.collect()  # finished batches into the store first: collected, never paid again
     plan, to_build, estimate = plan_build(project, selection, refresh, retry_maybe_billed)
-    report = BuildReport(plan, to_build, estimate, dry_run=dry_run)
+    report = BuildReport(plan, to_build, estimate, dry_run=dry_run, batch=batch)
     if max_cost is not None and estimate > max_cost + 1e-9:
         raise BudgetExceeded(estimate, max_cost)
     if dry_run:
         return report
     preflight(project, to_build)
+
     if to_build:
         held = [p for p in to_build if p.held]
         note = ""
@@ -72,39 +87,55 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
             note = (f"; {len(held)} of them may have been billed once already (up to ${possibly:.2f}): "
                     + ("re-sent, counted in the estimate" if retry_maybe_billed else "held, not re-sent"))
         echo(f"building {len(to_build)} variant(s), estimated ${estimate:.2f}{note}")
-        from pipelines.orchestration.run import (
-            run_variants,  # Dagster: only when there is work
-        )
-
+    with Progress(len(to_build), estimate, in_flight=project.pool.in_flight) as progress:
         def on_outcome(out: Outcome) -> None:
+            if out.status == "cached" and out.key in batch.collected:
+                out.status = "built"  # collected from its batch by this build: paid for here
             report.outcomes[out.key] = out
-            echo(format_outcome(out))
+            progress.outcome(out, format_outcome(out))
 
         selected = [selection] if isinstance(selection, str) else selection
-        report.run_id, plan = run_variants(project, plan, to_build, refresh=refresh, on_outcome=on_outcome,
-                                           selection=selected, retry_maybe_billed=retry_maybe_billed)
-        # (and the plan after the run, for the manifest)
-        report.plan = plan
-    write_outputs(project, plan, report.outcomes)
+        runs = 0
+        for sync_now in batch.rounds(selection, to_build, wait=wait):
+            from pipelines.orchestration.run import (
+                run_variants,  # Dagster: only when there is work
+            )
+
+            if runs:  # a later round of the batch lane: batches were collected or submitted since
+                plan = project.plan()
+            # (and the plan after the run, for the manifest)
+            report.run_id, plan = run_variants(project, plan, sync_now, refresh=refresh, on_outcome=on_outcome,
+                                               selection=selected, retry_maybe_billed=retry_maybe_billed)
+            runs += 1
+            if last_stop() is not None:  # a stop signal: no new round, no new batch
+                break
+    if (to_build or batch.collected) and (runs != 1 or batch.submits or batch.collected):
+        plan = project.plan()  # final state, for the manifest (one plain run returned it already)
+    report.plan = plan
+    for key, f in batch.failed.items():
+        if key in plan.by_key and key not in report.outcomes:
+            report.outcomes[key] = Outcome(plan.by_key[key], "failed", error=f["error"], maybe_billed=f["billed"])
+    report.published = write_outputs(project, plan, report.outcomes)
     report.elapsed_s = time.monotonic() - t0
     return report
+
+
+def bill_line(report: BuildReport) -> str | None:
+    """Estimate against bill for this build's paid calls whose cost the vendor reported."""
+    t = bill_totals([o.record for o in report.outcomes.values() if o.status == "built" and o.record
+                     and o.record.get("lane")])
+    if not t["billed_calls"]:
+        return None
+    return (f"estimate vs bill: {t['billed_calls']} call(s) estimated ${t['estimated_usd']:.4f}, vendors billed "
+            f"${t['billed_usd']:.4f}" + (f" ({t['billed_over_estimate']}x)" if t["billed_over_estimate"] else ""))
 
 
 def preflight(project: Project, to_build: list[Planned]) -> None:
     """Refuse before anything runs when a vendor's key is not exported, or the cache or the
     coordination cannot be used."""
-    missing: dict[str, list[str]] = {}
-    for p in to_build:
-        name = p.variant.provider
-        if name is None:
-            continue
-        provider = project.pool.get(name)
-        env = provider.config.api_key_env
-        if getattr(provider, "needs_key", True) and not (env and os.environ.get(env)):
-            missing.setdefault(f"{name} needs {env or 'api_key_env in catalog.yaml'}", []).append(p.key)
+    missing = missing_keys(project.pool, [p.variant for p in to_build])
     if missing:
-        lines = [f"{what} (for {len(keys)} variant(s), e.g. {keys[0]})" for what, keys in missing.items()]
-        raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(lines))
+        raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(describe(missing)))
     if to_build:  # a bucket that is missing, refused credentials, an unreachable coordination database
         project.check_shared()
         # a deployment's DAGSTER_HOME that cannot work, before the first vendor call (which starts
@@ -116,11 +147,17 @@ def preflight(project: Project, to_build: list[Planned]) -> None:
             check_deployment_home(home)
 
 
+def shown_status(out: Outcome) -> str:
+    """The word a person reads: a local rendition is `rendered`, not `built`."""
+    return "rendered" if out.status == "built" and out.planned.variant.operation == "render" else out.status
+
+
 def format_outcome(out: Outcome) -> str:
     v = out.planned.variant
     if out.ok:
         rec = out.record or {}
-        cost = f"${out.paid_now_usd:.2f}" if out.status == "built" else "cache"
+        paid = out.paid_now_usd
+        cost = "cache" if out.status != "built" else f"${paid:.2f}" if paid > 0 else "free"
         if rec.get("resumed_from_build") and out.status == "built":
             cost += f"  (collected: job {rec.get('request_id')} of build {rec['resumed_from_build'][:8]}, paid then)"
         failed_checks = [c.name for c in out.checks if c.status == "failed"]
@@ -130,8 +167,8 @@ def format_outcome(out: Outcome) -> str:
         if any(c.status == "not_run" for c in out.checks):
             note += "  text not checked"
         note += f"  ({out.note})" if out.note else ""
-        return f"  {out.status:<7} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
-    return f"  {out.status.upper():<7} {v.key:<55} {out.error}"
+        return f"  {shown_status(out):<8} {v.key:<55} {rec.get('provider') or '':<10} {cost:>7}{note}"
+    return f"  {out.status.upper():<8} {v.key:<55} {out.error}"
 
 
 def report_unchecked(outs) -> None:
@@ -155,25 +192,53 @@ def report_unchecked(outs) -> None:
     print(f"text not checked on {len(keys)} variant(s): {shown_keys} (fix: {'; '.join(fixes)})", file=sys.stderr)
 
 
+def _print_review(project: Project, report: BuildReport) -> None:
+    entries = approvals_of(project)
+    r = counts(review_infos(report.plan, entries).values())
+    if r["pending"] + r["changed"]:
+        print(f"review: {r['pending'] + r['changed']} variant(s) await review ({r['pending']} pending, "
+              f"{r['changed']} changed); see `assetpipe review` or `assetpipe plan`")
+    warnings = [str(i) for i in entry_problems(project, report.plan, entries)]
+    pub = report.published
+    if pub is not None:
+        print(f"published: {pub.published} approved variant(s) in {shown(pub.dir)}/")
+        warnings += [p for p in pub.problems if p not in warnings]
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def cmd_build(catalog_dir: Path, args) -> int:
-    project = Project.load(catalog_dir)
+    project = load_project(catalog_dir)
+    project.lane = "sync" if args.refresh else getattr(args, "lane", None)  # validated in that lane
     project.validate()
     forget_stops()
     with SignalLog() as signals:
         report = build(project, selection=args.select, max_cost=args.max_cost, refresh=args.refresh,
-                       dry_run=args.dry_run, retry_maybe_billed=args.retry_maybe_billed)
+                       dry_run=args.dry_run, retry_maybe_billed=args.retry_maybe_billed,
+                       lane=getattr(args, "lane", None), wait=getattr(args, "wait", False))
     if args.dry_run:
+        sent = [p.variant for p in report.to_build if args.retry_maybe_billed or not p.held]
+        for line in key_warnings(project.pool, sent, "this build"):
+            print(line, file=sys.stderr)
         for p in report.to_build:
             what = "held (may have been billed)" if p.held and not args.retry_maybe_billed else p.status
             print(f"  would build {p.key:<55} {p.variant.provider or 'local':<10} {what} ({p.reason or 'refresh'})")
         print(f"dry run: {len(report.to_build)} variant(s), estimated ${report.estimate_usd:.2f}; nothing was built")
         return 0
     out_dir = project.catalog.output_dir
-    if not report.to_build:
+    pending = [p for p in report.plan.items if p.batch]
+    if not report.to_build and not report.outcomes and not pending:
         print(f"nothing to do: all {len(project.variants)} variants are fresh")
+    elif not report.outcomes:
+        print(f"\nnothing built now; {len(pending)} variant(s) in open batches "
+              "(`assetpipe build` collects them when they finish, `--wait` waits for them)")
     else:
         print(summary_line(report))
+    bills = bill_line(report)
+    if bills:
+        print(bills)
     print(f"outputs in {shown(out_dir)}/  manifest {shown(out_dir / 'manifest.json')}  gallery {shown(out_dir / 'index.html')}")
+    _print_review(project, report)
     bad_checks = _report_problems(report, args.retry_maybe_billed)
     if last_stop() is not None:
         print(stop_line(report, signals), file=sys.stderr)
@@ -182,11 +247,16 @@ def cmd_build(catalog_dir: Path, args) -> int:
 
 
 def summary_line(report: BuildReport) -> str:
+    """built (by a provider), rendered (locally), cached: and `paid` only for money spent."""
+    rendered = sum(1 for o in report.outcomes.values() if shown_status(o) == "rendered")
+    built = report.count("built") - rendered
     n = len(report.collected)
-    collected = f"; {n} collected from earlier builds, paid then" if n else ""
+    notes = ([f"paid ${report.paid_usd:.2f}"] if report.paid_usd > 0 else ["free"] if built > n else []) + \
+        ([f"{n} collected from earlier builds, paid then"] if n else [])
+    made = f"built {built}" + (f" ({'; '.join(notes)})" if notes else "") + (f", rendered {rendered}" if rendered else "")
     extra = "".join(f", {word} {report.count(status)}" for status, word in (("held", "held"), ("stopped", "stopped"))
                     if report.count(status))
-    return (f"\nbuilt {report.count('built')} (paid ${report.paid_usd:.2f}{collected}), reused "
+    return (f"\n{made}, reused "
             f"{report.count('cached')} from the cache, failed {report.count('failed')}{extra}, "
             f"skipped {report.count('skipped')} in {report.elapsed_s:.1f}s"
             + (f"; run {report.run_id[:8]} (see `assetpipe ui`)" if report.run_id else ""))

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from pipelines.cli.paths import shown
-from pipelines.plan.project import Project
+from pipelines.review.project import load_project
 
 PR_SET_PDEATHSIG = 1
 WORKSPACE = """\
@@ -30,7 +30,7 @@ load_from:
 
 def cmd_ui(catalog_dir: Path, args) -> int:
     # every catalog mistake here, as path:line, rather than as a code location error in the UI
-    catalog = Project.load(catalog_dir).catalog
+    catalog = load_project(catalog_dir).catalog
     from pipelines.orchestration.instance import ensure_home
     from pipelines.orchestration.keys import LOCATION
     from pipelines.orchestration.plan_checks import sync_catalog

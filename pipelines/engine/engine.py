@@ -24,6 +24,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
+from pipelines.cache import calibration
+from pipelines.cache.batches import OpenKeys
 from pipelines.cache.integrity import check_record, export_verified, quarantine_damage, restore
 from pipelines.cache.journal import Journal, StoreJournal
 from pipelines.cache.store import Store
@@ -34,9 +36,12 @@ from pipelines.engine.render import render_image
 from pipelines.engine.retakes import settle
 from pipelines.engine.stop import Stop, forcing_signals
 from pipelines.errors import AssetpipeError, BlobDamaged, NotSentError
+from pipelines.plan.billing import bill_fields, bill_of
+from pipelines.plan.failures import note_failure
 from pipelines.plan.plan import Planned, Planner
 from pipelines.plan.pool import ProviderPool
 from pipelines.plan.requests import image_request, verified_input
+from providers.pricing import PRICE_TABLE_VERSION
 
 
 class Engine:
@@ -58,6 +63,8 @@ class Engine:
         self._finished = True
         self.damaged: dict[str, str] = {}  # variant key -> the damage found in its cached result
         self.notes: dict[str, list[str]] = {}  # variant key -> what was repaired on the way (a restored input)
+        self.bills: list[dict[str, Any]] = []  # estimate and bill of every paid call (calibration)
+        self.open_batches = OpenKeys(store)  # the batch lane's open batches (pipelines.cache.batches)
 
     # -- public ----------------------------------------------------------------------------------
     _DONE = object()
@@ -161,6 +168,13 @@ class Engine:
         finally:
             self.stop.detach()
             await self.pool.aclose()
+            self._record_bills()
+
+    def _record_bills(self) -> None:
+        try:
+            calibration.record(self.store, self.bills, PRICE_TABLE_VERSION)
+        except AssetpipeError as exc:  # the history is a nicety: never fail a build over it
+            self._info(f"could not record estimates vs bills: {exc}")
 
     def _info(self, msg: str) -> None:
         if self.log is not None:
@@ -174,6 +188,7 @@ class Engine:
             if blocked:
                 why = ", ".join(f"{r.key} ({r.status if not r.ok else 'failed text check'})" for r in blocked)
                 out = Outcome(p, "skipped", error=f"upstream not usable: {why}")
+                await self._remember(out)
                 emit(out)
                 return out
         try:
@@ -194,8 +209,18 @@ class Engine:
         if out.ok:  # checks, and retakes while the text check fails and takes remain
             out = await settle(self, out)
             done[v.key] = out.planned
+        await self._remember(out)
         emit(out)
         return out
+
+    async def _remember(self, out: Outcome) -> None:
+        """A failed or skipped variant leaves a note, so the plan says what its last attempt met."""
+        if out.status in ("failed", "skipped"):
+            try:
+                await asyncio.to_thread(note_failure, self.store, out.planned.cache_key, out.status, out.error,
+                                        self.build)
+            except Exception as exc:  # the store failing too must not hide the variant's own failure
+                self._info(f"could not record the failure of {out.key}: {exc}")
 
     def _cancelled(self, p: Planned) -> Outcome:
         call = self._paying.get(p.key)
@@ -219,6 +244,11 @@ class Engine:
                     out = await self._reuse(p, record)
                     if out is not None:
                         return out
+                if v.operation != "render":  # another build's batch took it since this build planned
+                    holder = await asyncio.to_thread(self.open_batches.holder, p.cache_key)
+                    if holder:
+                        return Outcome(p, "skipped", error=f"in batch {holder}, submitted by another build since "
+                                       "this one planned: a later build collects it (never paid twice)")
             record = await self._call(p)
         p.record = record
         p.status = "fresh"
@@ -277,7 +307,9 @@ class Engine:
             data = result.data
             meta = {"provider": result.provider, "model": result.model, "request_id": result.request_id,
                     "cost_usd": round(result.cost_usd, 6), "latency_s": round(result.latency_s, 3),
-                    "usage": result.usage, "vendor_size": result.vendor_size, **call.billing(result.extra)}
+                    "usage": result.usage, "vendor_size": result.vendor_size, **call.billing(result.extra),
+                    **bill_fields(self.pool.estimate_for(result.provider, v.provider, req), result.billed_usd,
+                                  result.billed_basis, pool=result.extra.get("pool"))}
         blob = await asyncio.to_thread(self.store.put_blob, data)
         record = {"cache_key": p.cache_key, "blob": blob, "bytes": len(data), "width": v.width, "height": v.height,
                   "format": v.output_format, "created_at": started.isoformat(timespec="seconds"),
@@ -285,6 +317,7 @@ class Engine:
         await asyncio.to_thread(self.store.put_action, p.cache_key, record)
         if v.operation != "render":
             await call.stored(record)
+            self.bills.append(bill_of(record))
         return record
 
     def _finish(self, p: Planned, record: dict[str, Any], status: OutcomeStatus) -> Outcome:

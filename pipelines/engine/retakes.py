@@ -57,10 +57,11 @@ async def settle(engine: Engine, out: Outcome) -> Outcome:
         paid = out.status == "built" and not out.record.get("resumed_from_build")  # not a collected job
         takes.append(Take(out.planned.take, out.planned.cache_key, out.record["blob"], paid, out.paid_now_usd,
                           text.status if text else None, text.metadata.get("readings") if text else None))
-        if text is None or text.status != "failed" or out.planned.take >= v.retakes:
+        first = out.planned.first_take  # 0, or past a take that was rejected in review
+        if text is None or text.status != "failed" or out.planned.take >= first + v.retakes:
             break
-        engine._info(f"{v.key}: take {out.planned.take} failed its text check; retake {out.planned.take + 1} "
-                     f"of {v.retakes}")
+        engine._info(f"{v.key}: take {out.planned.take} failed its text check; retake "
+                     f"{out.planned.take + 1 - first} of {v.retakes}")
         try:
             nxt = await engine._produce(next_take(engine, out.planned), force=False)
         except AssetpipeError as exc:  # the retake failed, was held or the build is stopping: keep the checked take
@@ -84,7 +85,9 @@ def next_take(engine: Engine, p: Planned) -> Planned:
     doc = with_take(p.doc, p.take + 1)
     key = key_hash(doc)
     record = engine.store.get_action(key)
-    return Planned(p.variant, key, p.recipe, doc, "missing", [f"retake {p.take + 1}"], record, 0.0, p.max_takes)
+    nxt = Planned(p.variant, key, p.recipe, doc, "missing", [f"retake {p.take + 1}"], record, 0.0, p.max_takes)
+    nxt.first_take = p.first_take
+    return nxt
 
 
 def run_checks(engine: Engine, out: Outcome) -> list[CheckOutcome]:

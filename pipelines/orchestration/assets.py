@@ -1,16 +1,19 @@
-"""Every catalog asset as a Dagster asset partitioned by its variants, all in one subsettable
-multi_asset whose body drives the engine.
+"""Every catalog asset as a Dagster asset partitioned by its variants, in subsettable multi_assets
+whose bodies drive the engine: one multi_asset per step (a group of whole catalog assets,
+pipelines.plan.steps) in the code location, one of every catalog asset for the CLI.
 
-Why one multi_asset: provider calls are I/O bound (40-100 s each) and vendors allow ~10 in flight
-per key. Dagster's multiprocess executor costs ~1-6 s of process start per step and the in-process
-executor runs steps one at a time; one async step driving every selected variant keeps the calls at
-the vendor's limit, and a variant starts the moment its upstream variants are done, across catalog
-assets.
+Why a multi_asset per step rather than a step per variant: provider calls are I/O bound (40-100 s
+each) and vendors allow ~10 in flight per key. Dagster's multiprocess executor costs ~1-6 s of
+process start per step and the in-process executor runs steps one at a time; one async step driving
+every selected variant of its group keeps the calls at the vendor's limit, and a variant starts the
+moment its upstream variants are done, across the catalog assets of the step. Several steps (the
+code location's job) let an executor spread a run over processes or machines; vendor slots and
+leases are shared through the coordination.
 
 What a run builds (`requested`): the variants of its partition or partition range (a UI launch or
 backfill of some variants), the worklist of its selection terms (`SELECT_TAG`: schedules), or every
-variant of the selected assets. The CLI hands its own worklist and an engine already running
-(`CliRun`, pipelines/orchestration/run.py).
+variant of the selected assets, less what waits for an open batch. The CLI hands its own worklist
+and an engine already running (`CliRun`, pipelines/orchestration/run.py).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from pipelines.orchestration.outcomes import Outcomes
 from pipelines.orchestration.plan_checks import sync_plan_checks
 from pipelines.orchestration.recorder import Recorder
 from pipelines.orchestration.results import check_evaluations, materialization
+from pipelines.orchestration.review import after_run
 from pipelines.orchestration.specs import asset_specs
+from pipelines.plan.lanes import drop_pending
 from pipelines.plan.plan import Plan, Planned
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import held_closure, plan_build
@@ -44,9 +49,10 @@ class CliRun:
 
 
 def variants_asset(project: Project, cli: CliRun | None = None, assets: Collection[str] | None = None,
-                   name: str = MULTI_ASSET) -> dg.AssetsDefinition:
-    """The multi_asset of the catalog assets `assets` (ids `campaign/asset`; all by default)."""
-    specs, checks = asset_specs(project, assets)
+                   name: str = MULTI_ASSET, computed: dict | None = None) -> dg.AssetsDefinition:
+    """The multi_asset of the catalog assets `assets` (ids `campaign/asset`; all by default): a
+    step. `computed`: the catalog's `specs_by_asset`, computed once for all the steps."""
+    specs, checks = asset_specs(project, assets, computed)
 
     @dg.multi_asset(name=name, specs=specs, check_specs=checks, can_subset=True,
                     backfill_policy=dg.BackfillPolicy.single_run())  # a UI backfill: one run per range
@@ -62,8 +68,12 @@ def variants_asset(project: Project, cli: CliRun | None = None, assets: Collecti
                             retry_maybe_billed=tags.get(RETRY_TAG) == "true")
             outcomes, hook = Outcomes(engine, to_build, plan.by_key), None
         failed, blocked = record(context, outcomes, hook)
+        after = None
         if cli is None:  # the CLI does this itself, with the plan it writes the manifest from
-            sync_plan_checks(context.instance, project, project.plan())
+            after = project.plan()
+            sync_plan_checks(context.instance, project, after)
+        # publish approved takes; count what awaits review in the run's campaign(s)
+        after_run(context, project, {k.to_user_string() for k in context.selected_asset_keys}, after)
         if failed or blocked:  # the run turns red, as `assetpipe build` exits 1
             raise dg.Failure(
                 description=f"{len(failed)} of {len(to_build)} variants did not build, "
@@ -120,11 +130,16 @@ def run_worklist(context, project: Project) -> tuple[Plan, list[Planned]]:
         if context.run.tags.get(RETRY_TAG) != "true":  # may have been billed: a person decides
             held = held_closure(plan, items)
             items = [p for p in items if p.key not in held]
-    else:
-        plan = project.plan()
+    else:  # this step's own variants and their upstream, not the whole catalog (each plan reads the store)
+        plan = project.plan([v.key for v in project.variants
+                             if v.asset_id in selected and (wanted is None or v.key in wanted)])
         items = plan.items
-    return plan, [p for p in items
-                  if p.variant.asset_id in selected and (wanted is None or p.key in wanted)]
+    mine = [p for p in items if p.variant.asset_id in selected and (wanted is None or p.key in wanted)]
+    # a key in an open batch waits for a build to collect it: never paid for twice (nor what needs it)
+    to_build, waiting = drop_pending(mine)
+    for p in waiting:
+        context.log.info(f"{p.key}: waits for batch {(p.batch or {}).get('batch_id') or 'upstream'}")
+    return plan, to_build
 
 
 def requested(context) -> set[str] | None:

@@ -29,7 +29,7 @@ import dagster as dg
 
 from pipelines.errors import CatalogError, CatalogIssue
 from pipelines.orchestration.definitions import build_definitions
-from pipelines.plan.project import Project
+from pipelines.review.project import load_project
 
 
 def catalog_definitions(catalog_dir: str | os.PathLike) -> dg.Definitions:
@@ -38,7 +38,7 @@ def catalog_definitions(catalog_dir: str | os.PathLike) -> dg.Definitions:
     root = Path(catalog_dir)
     if not (root / "catalog.yaml").is_file():
         raise CatalogError([CatalogIssue(str(root / "catalog.yaml"), 0, "no catalog here (catalog.yaml is missing)")])
-    return build_definitions(Project.load(root))
+    return build_definitions(load_project(root))  # with approvals.yaml's takes, as every entry point
 
 
 class CatalogComponent(dg.Component, dg.Resolvable, dg.Model):

@@ -18,6 +18,7 @@ from pipelines.catalog.variant import Variant
 LOCATION = "assetpipe"  # the code location, under `assetpipe ui` and in workspace.yaml alike
 MULTI_ASSET = "assetpipe_variants"
 ASSET_JOB = "__ASSET_JOB"  # Dagster's implicit job of every asset: the CLI's runs and UI launches
+BUILD_JOB = "assetpipe_build"  # the code location's job of every step (`dagster job execute -j`, celery workers)
 REFRESH_TAG = "assetpipe/refresh"
 RETRY_TAG = "assetpipe/retry_maybe_billed"  # re-send variants held as maybe billed
 SELECT_TAG = "assetpipe/select"  # a run of selection terms: the body plans them at run time

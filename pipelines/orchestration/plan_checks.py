@@ -105,8 +105,33 @@ def _store(instance, evaluations: list[dg.AssetCheckEvaluation]) -> None:
         dagster_event=DagsterEvent(event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value,
                                    event_specific_data=e, job_name=RUNLESS_JOB_NAME),
     ) for e in evaluations]
+    from pipelines.orchestration.event_batch import BatchingSqliteEventLogStorage
+
+    if not isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage):
+        # another storage (a deployment's Postgres: its batch takes no check evaluations) gets
+        # them one by one, as report_runless_asset_event would send them; a variant's earlier
+        # runless `plan` row goes first (Dagster's unique index takes one per partition; our
+        # SQLite log updates it in place)
+        _clear_runless(instance.event_log_storage, evaluations)
+        for entry in entries:
+            instance.handle_new_event(entry)
+        return
     for start in range(0, len(entries), 1000):
         instance.event_log_storage.store_event_batch(entries[start:start + 1000])
+
+
+def _clear_runless(storage, evaluations: list[dg.AssetCheckEvaluation]) -> None:
+    import sqlalchemy as db
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as T
+
+    by_check: dict[tuple[str, str], list[str]] = {}
+    for e in evaluations:
+        by_check.setdefault((e.asset_key.to_string(), e.check_name), []).append(e.partition)
+    with storage.index_connection() as conn:
+        for (key, name), parts in by_check.items():
+            for start in range(0, len(parts), 1000):
+                conn.execute(T.delete().where(db.and_(T.c.asset_key == key, T.c.check_name == name, T.c.run_id == "",
+                                                      T.c.partition.in_(parts[start:start + 1000]))))
 
 
 def sync_catalog(project: Project) -> Synced:

@@ -41,6 +41,7 @@ def materialization(out: Outcome) -> dg.AssetMaterialization:
         "prompt": dg.MetadataValue.text(v.prompt or ""),
         # who made these bytes: a cache hit may come from another vendor than the catalog names now
         "vendor": rec.get("provider") or "", "model": rec.get("model") or v.model,
+        **{k: rec[k] for k in ("pool", "lane", "batch_id") if rec.get(k)},  # a pool's member, a batch
         "size": v.params.get("size"), "quality": v.params.get("quality") or "",
         "cost_usd": dg.MetadataValue.float(out.paid_now_usd),  # spent by this run, every take included
         "original_cost_usd": dg.MetadataValue.float(cost),

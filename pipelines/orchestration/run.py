@@ -108,7 +108,7 @@ def _execute(project: Project, inst, to_build: list[Planned], outcomes: Outcomes
     from pipelines.orchestration.keys import SELECT_TAG, SOURCE_TAG, asset_key
     from pipelines.orchestration.refs import observe_refs
 
-    defs = build_definitions(project, cli=CliRun(to_build, outcomes, hook))
+    defs = build_definitions(project, cli=CliRun(to_build, outcomes, hook), split=False)  # the CLI: one in-process step
     job = defs.resolve_implicit_global_asset_job_def()
     observe_refs(project, inst)
     keys = sorted({asset_key(p.variant) for p in to_build}, key=lambda k: k.path)

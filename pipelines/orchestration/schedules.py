@@ -100,14 +100,17 @@ def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
         if stale:
             return dg.SkipReason(stale)
         terms = [f"{campaign}/*"]
-        plan, todo, estimate = plan_build(project, terms)
-        held = held_closure(plan, todo)  # may have been billed: a person decides (build --retry-maybe-billed)
-        todo = [p for p in todo if p.key not in held]
+        # the batch lane first: finished batches into the store, then what goes into batches now;
+        # the run below only gets what the sync engine does (cache hits, renders, the sync lane)
+        try:
+            todo, estimate, note, held = batch_tick(project, terms)
+        except CatalogError as exc:  # approvals.yaml (read at every plan) does not parse
+            return dg.SkipReason(f"{len(exc.issues)} problem(s), first: {exc.issues[0]}; fix it")
         if not todo:
             if held:
                 return dg.SkipReason(f"{campaign}: {len(held)} variant(s) held as maybe billed "
-                                     "(see `assetpipe plan`); nothing else to build")
-            return dg.SkipReason(f"{campaign}: all {_count(project, campaign)} variants are fresh")
+                                     "(see `assetpipe plan`); nothing else to build" + (f"; {note}" if note else ""))
+            return dg.SkipReason(note or f"{campaign}: all {_count(project, campaign)} variants are fresh")
         return dg.RunRequest(
             asset_selection=[asset_key_of(a) for a in dict.fromkeys(p.variant.asset_id for p in todo)],
             tags={CAMPAIGN_TAG: campaign, ESTIMATE_TAG: f"{estimate:.2f}", SELECT_TAG: json.dumps(terms),
@@ -115,6 +118,24 @@ def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
         )
 
     return _tick
+
+
+def batch_tick(project: Project, selection: list[str]) -> tuple[list, float, str, set[str]]:
+    """(what the run builds, its estimate, what the batch lane did, the held variants): a tick
+    collects finished batches, submits the campaign's batch-lane variants and runs the rest; a
+    variant that may have been billed already is held for a person to decide."""
+    from pipelines.batch.lane import BatchLane
+
+    said: list[str] = []
+    lane = BatchLane(project, said.append)
+    lane.collect()
+    plan, todo, _estimate = plan_build(project, selection)
+    held = held_closure(plan, todo)  # may have been billed: a person decides (build --retry-maybe-billed)
+    now, ready, _waiting = lane.split([p for p in todo if p.key not in held])
+    if ready:
+        project.check_shared()  # the cache (an S3 bucket) and the coordination work before a batch is paid
+    lane.submit(ready)
+    return now, round(sum(p.est_cost for p in now), 4), "; ".join(said), held
 
 
 def reload_needed(project: Project, loaded: str) -> str | None:

@@ -116,20 +116,31 @@ def upstream_mappings(groups: dict[str, list[Variant]]) -> dict[str, dict[str, d
             for aid, ms in wanted.items()}
 
 
-def asset_specs(project: Project, assets: Collection[str] | None = None) -> tuple[list[dg.AssetSpec], list[dg.AssetCheckSpec]]:
-    """The specs and checks of the catalog assets `assets` (ids `campaign/asset`; all by default):
-    one multi_asset's worth. Mappings are agreed across the whole catalog, so a build split into
-    several multi_assets (a group of catalog assets each) has the same edges, across groups too."""
+def specs_by_asset(project: Project) -> dict[str, tuple[dg.AssetSpec, list[dg.AssetCheckSpec]]]:
+    """Every catalog asset's spec and checks, by id `campaign/asset`, computed once for the whole
+    catalog: mappings are agreed across the catalog, so a build split into several multi_assets (a
+    step of catalog assets each) has the same edges, across steps too."""
     groups = by_asset(project.variants)
     mappings = upstream_mappings(groups)
     text_on = project.catalog.settings.check_text != "off"
-    specs, checks = [], []
+    out = {}
     for aid, vs in groups.items():
-        if assets is not None and aid not in assets:
-            continue
         parts = partitions_of(vs)
-        specs.append(asset_spec(vs, parts, project.catalog.root, mappings[aid]))
-        checks += check_specs(vs, parts, text_on)
+        out[aid] = (asset_spec(vs, parts, project.catalog.root, mappings[aid]), check_specs(vs, parts, text_on))
+    return out
+
+
+def asset_specs(project: Project, assets: Collection[str] | None = None,
+                computed: dict[str, tuple[dg.AssetSpec, list[dg.AssetCheckSpec]]] | None = None,
+                ) -> tuple[list[dg.AssetSpec], list[dg.AssetCheckSpec]]:
+    """The specs and checks of the catalog assets `assets` (ids `campaign/asset`; all by default):
+    one multi_asset's worth. `computed`: `specs_by_asset` of the catalog, shared by every step."""
+    computed = specs_by_asset(project) if computed is None else computed
+    specs, checks = [], []
+    for aid in computed if assets is None else [a for a in assets if a in computed]:
+        spec, cs = computed[aid]
+        specs.append(spec)
+        checks += cs
     return specs, checks
 
 

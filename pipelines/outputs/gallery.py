@@ -2,7 +2,8 @@
 
 Per campaign and asset, a grid of locale (rows) x size (columns) taken from each variant's matrix
 values; assets without those values list their variants. Each card links to the full image and
-shows the prompt, provider, cost and whether this build paid for it. No external assets and no
+shows the prompt, provider, cost, whether this build paid for it and its review state (approved,
+pending, changed, rejected; see pipelines.review.states). No external assets and no
 JavaScript: it must open from a zip attachment or a CI artifact as well as from disk.
 
 Thumbnails live in `output_dir/_thumbs/<source sha256>.jpg`, so an unchanged image is never
@@ -110,14 +111,18 @@ def _make_thumb(thumb_dir: Path, name: str, src: Path) -> bool:
 
 
 def status(entry: dict) -> str:
-    """failed | missing | cached | rendered | paid: what this build did for the variant."""
+    """failed | missing | cached | rendered | paid | built: what this build did for the variant.
+    `paid` only when this build spent money on it; `built` is made by a provider at no cost to this
+    build (a draft proof, or a job an earlier build paid for and this one collected)."""
     if entry.get("error"):
         return "failed"
     if not entry.get("path"):
         return "missing"  # never built, and not selected by this build
     if entry.get("cached"):
         return "cached"
-    return "rendered" if entry.get("operation") == "render" else "paid"
+    if entry.get("operation") == "render":
+        return "rendered"
+    return "paid" if float(entry.get("cost_usd") or 0.0) > 0 else "built"
 
 
 def cost_now(entry: dict) -> float:
@@ -133,9 +138,10 @@ def cost_ever(entry: dict) -> float:
 
 
 def totals(entries: list[dict]) -> dict[str, Any]:
-    counts = {s: 0 for s in ("paid", "cached", "rendered", "failed", "missing")}
+    counts = {s: 0 for s in ("paid", "built", "cached", "rendered", "failed", "missing")}
     for e in entries:
         counts[status(e)] += 1
+    counts["built"] += counts["paid"]  # built: every variant a provider made this build; paid: those that cost money
     return {
         "variants": len(entries),
         **counts,
@@ -143,6 +149,7 @@ def totals(entries: list[dict]) -> dict[str, Any]:
         "total_cost_usd": sum(cost_now(e) if status(e) == "failed" else cost_ever(e) for e in entries),
         "checks_failed": sum(1 for e in entries if _failed_checks(e)),
         "checks_not_run": sum(1 for e in entries if _unrun_checks(e)),
+        "awaiting_review": sum(1 for e in entries if _review(e) in ("pending", "changed")),
     }
 
 
@@ -178,9 +185,11 @@ def render_page(
         f"<header><h1>{_e(title)}</h1>",
         '<dl class="totals">',
         _total("variants", "variants", t["variants"]),
-        _total("paid", "paid this build", t["paid"]),
-        _total("cached", "cached", t["cached"]),
+        _total("built", "built this build", t["built"]),
     ]
+    if t["paid"]:
+        out.append(_total("paid", "paid for this build", t["paid"]))
+    out.append(_total("cached", "cached", t["cached"]))
     if t["rendered"]:
         out.append(_total("rendered", "rendered locally", t["rendered"]))
     if t["missing"]:
@@ -189,6 +198,8 @@ def render_page(
         out.append(_total("checks-failed", "checks failed", t["checks_failed"]))
     if t["checks_not_run"]:
         out.append(_total("checks-not-run", "text not checked", t["checks_not_run"]))
+    if any(_review(e) for e in entries):
+        out.append(_total("awaiting-review", "awaiting review", t["awaiting_review"]))
     out += [
         _total("failed", "failed", t["failed"]),
         _total("cost-this-build", "cost this build", _usd(t["cost_this_build_usd"])),
@@ -248,6 +259,8 @@ def _card(v: dict, thumbs: dict[str, tuple[str, int, int]], links: dict[str, str
     size = f'{v["width"]}x{v["height"]}' if v.get("width") and v.get("height") else ""
     facts = [
         ("provider", " / ".join(str(x) for x in (v.get("provider"), v.get("model")) if x)),
+        ("pool", v.get("pool") or ""),  # the member above was chosen from this pool
+        ("lane", f"batch {v.get('batch_id') or ''}".strip() if v.get("lane") == "batch" else ""),
         ("size", size),
         ("cost", _card_cost(v, s)),
         ("request id", v.get("request_id") or ""),
@@ -259,7 +272,7 @@ def _card(v: dict, thumbs: dict[str, tuple[str, int, int]], links: dict[str, str
         picture,
         "<figcaption>",
         f'<div class="head"><span class="vid">{_e(v.get("variant", key))}</span> '
-        f'<span class="badge {s}">{s}</span> <span class="op">{_e(v.get("operation", ""))}</span></div>',
+        f'<span class="badge {s}">{s}</span> <span class="op">{_e(v.get("operation", ""))}</span>{_review_badge(v)}</div>',
     ]
     if v.get("error"):
         parts.append(f'<p class="error">{_e(v["error"])}</p>')
@@ -288,6 +301,20 @@ def _card(v: dict, thumbs: dict[str, tuple[str, int, int]], links: dict[str, str
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _review(entry: dict) -> str | None:
+    review = entry.get("review")
+    return str(review.get("state")) if isinstance(review, dict) and review.get("state") else None
+
+
+def _review_badge(entry: dict) -> str:
+    state = _review(entry)
+    if state is None:
+        return ""
+    review = entry["review"]
+    who = f"{state} by {review.get('by')} at {review.get('at')}" if review.get("by") else state
+    return f' <span class="review {_e(state)}" title="{_e(who)}">{_e(state)}</span>'
 
 
 def _group(entries: Iterable[dict], field: str) -> list[tuple[str, list[dict]]]:
@@ -328,7 +355,12 @@ def _anchor(prefix: str, text: str) -> str:
 
 def _card_cost(v: dict, s: str) -> str:
     if s == "cached":
-        return f"{_usd(cost_ever(v))} (paid earlier)"
+        return f"{_usd(cost_ever(v))} (paid earlier)" if cost_ever(v) else "free"
+    if s == "built":
+        by = v.get("collected_from_build")
+        return f"{_usd(cost_ever(v))} (paid by build {str(by)[:8]})" if by and cost_ever(v) else "free"
+    if s == "rendered":
+        return "free (rendered locally)"
     if s == "missing" or (s == "failed" and not v.get("cost_usd")):
         return ""
     return _usd(cost_now(v))
@@ -345,7 +377,7 @@ def _total(name: str, label: str, value: Any) -> str:
 
 
 _CSS = """
-:root{--ink:#1b1b1f;--muted:#62636b;--line:#d9d9de;--paid:#b4530b;--cached:#1f6f43;--failed:#b3122f;--rendered:#2f55a4}
+:root{--ink:#1b1b1f;--muted:#62636b;--line:#d9d9de;--paid:#b4530b;--cached:#1f6f43;--failed:#b3122f;--rendered:#2f55a4;--built:#4b4f8a}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.4 system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC",sans-serif;color:var(--ink);background:#f6f6f4}
 header{padding:16px 24px;background:#fff;border-bottom:1px solid var(--line)}
@@ -368,8 +400,10 @@ h3{margin:18px 0 8px;font-size:16px} h3 small{color:var(--muted);font-weight:400
 .head{margin-top:4px} .vid{font-weight:600;word-break:break-all}
 .badge{display:inline-block;padding:0 6px;border-radius:9px;color:#fff;font-size:11px;text-transform:uppercase}
 .badge.missing{background:var(--muted)} .check{color:var(--paid);margin:4px 0} .check.not-run{color:var(--muted)} .takes{margin:4px 0}
-.badge.paid{background:var(--paid)} .badge.cached{background:var(--cached)} .badge.failed{background:var(--failed)} .badge.rendered{background:var(--rendered)}
+.badge.paid{background:var(--paid)} .badge.built{background:var(--built)} .badge.cached{background:var(--cached)} .badge.failed{background:var(--failed)} .badge.rendered{background:var(--rendered)}
 .op{color:var(--muted);font-size:12px}
+.review{display:inline-block;padding:0 6px;border-radius:9px;border:1px solid;font-size:11px;text-transform:uppercase}
+.review.approved{color:var(--cached)} .review.pending{color:var(--muted)} .review.changed{color:var(--paid)} .review.rejected{color:var(--failed)}
 .error{color:var(--failed);white-space:pre-wrap;word-break:break-word;margin:4px 0}
 .path{font-size:12px;word-break:break-all}
 dl{margin:4px 0;display:grid;grid-template-columns:auto 1fr;gap:0 8px;font-size:12px}

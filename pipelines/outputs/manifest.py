@@ -9,9 +9,12 @@ from typing import Any
 from pipelines.cache.files import atomic_write
 from pipelines.engine.outcome import Outcome
 from pipelines.plan.plan import Plan, Planned
+from pipelines.review.states import ReviewInfo
 
 
-def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path) -> list[dict[str, Any]]:
+def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path,
+                     reviews: dict[str, ReviewInfo] | None = None) -> list[dict[str, Any]]:
+    """`reviews`: each variant's review state (pipelines.review.states), as `review` per entry."""
     entries = []
     for p in plan.items:
         v = p.variant
@@ -36,6 +39,9 @@ def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path)
             if built_now and rec.get("resumed_from_build"):
                 e["collected_from_build"] = rec["resumed_from_build"]
             _takes(e, out, p)
+            e.update(billing_of(rec))
+        if p.batch and rec is None:
+            e["batch"] = p.batch  # waiting in an open batch: a later build collects it
         if out is not None and not out.ok:
             e.update(status=out.status, error=out.error, path=None, sha256=None)
             if out.maybe_billed:
@@ -44,6 +50,8 @@ def manifest_entries(plan: Plan, outcomes: dict[str, Outcome], output_dir: Path)
             e["checks"] = {c.name: c.summary() for c in out.checks}
         elif out is None and p.last.get("checks"):
             e["checks"] = p.last["checks"]  # what the last build of this very take found
+        if reviews is not None and v.key in reviews:
+            e["review"] = reviews[v.key].to_json()
         entries.append(e)
     return entries
 
@@ -53,8 +61,25 @@ def _takes(e: dict[str, Any], out: Outcome | None, p: Planned) -> None:
     planned = out.planned if out is not None else p
     takes = len(out.takes) if out is not None and out.takes else p.last.get("takes")
     if takes or planned.take or planned.max_takes > 1:
-        e["takes"] = takes or planned.take + 1
+        e["takes"] = takes or planned.take - planned.first_take + 1  # after a rejection, takes start later
         e["take"] = planned.take + 1  # 1 = the first
+
+
+def read_manifest(output_dir: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((output_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("variants"), list) else None
+
+
+BILLING_KEYS = ("estimate_usd", "billed_usd", "billed_basis", "lane", "pool", "batch_id")
+
+
+def billing_of(rec: dict[str, Any]) -> dict[str, Any]:
+    """How a paid image was made and priced: its estimate, the vendor's bill (and its basis), the
+    lane, the pool it was chosen from and its batch. A render or a draft has none of these."""
+    return {k: rec[k] for k in BILLING_KEYS if rec.get(k) is not None}
 
 
 def write_manifest(output_dir: Path, entries: list[dict[str, Any]], totals: dict[str, Any]) -> Path:

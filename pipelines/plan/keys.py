@@ -4,7 +4,9 @@ operation, model, the rendered prompt, normalized params, the digest of every in
 bytes; an upstream variant's stored output once built, its cache key before that) and the
 revision, and the take: a retake after a failed text check (pipelines.engine.retakes) is take 1,
 2 ... of the same request, each its own key, so every take is cached and none is paid twice; the
-first take has no `take` field, so keys made before retakes existed still match. The vendor that
+first take has no `take` field, so keys made before retakes existed still match. A rejected take
+(pipelines.review) moves the variant's first take past every take it has had: its next build makes
+take n+1, n+2 ..., so a retake is never the rejected image again. The vendor that
 serves the model is not in it: moving between gpt-image-2 vendors rebuilds nothing. Bump
 KEY_VERSION only with a migration note: it re-keys every catalog.
 """

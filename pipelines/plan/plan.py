@@ -9,7 +9,7 @@ part of the key a definitions load can know before anything is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, Mapping
 
 from pipelines.cache.hashing import FileHasher
 from pipelines.cache.integrity import record_problem
@@ -22,6 +22,19 @@ from pipelines.text.locales import language
 from pipelines.text.ocr import missing_language
 
 PlanStatus = Literal["fresh", "missing", "changed"]
+
+
+@dataclass(frozen=True)
+class FirstTake:
+    """The take a variant's next build starts from (0, or past a rejected take; text retakes count
+    on from it) and why it is not 0, e.g. "rejected: <note>". The plan layer only reads these;
+    the review layer decides them (pipelines.review.project)."""
+
+    number: int = 0
+    why: str | None = None
+
+
+NO_FIRST_TAKE = FirstTake()
 
 
 @dataclass
@@ -38,7 +51,10 @@ class Planned:
     # open journal entries of this cache key (pipelines.plan.unsettled): calls an earlier build sent
     unsettled: list[Any] = field(default_factory=list)
     held: bool = False  # one of them may have been billed and cannot be picked up: not re-sent
+    batch: dict[str, Any] | None = None  # the open batch this key is in (pipelines.plan.lanes)
     last: dict[str, Any] = field(default_factory=dict)  # the current take's checks and takes, from its last build
+    first_take: int = 0  # where this recipe's takes start (a rejection moves it on)
+    head: dict[str, Any] | None = None  # the variant's last build (its blob is the file in output_dir)
 
     @property
     def take(self) -> int:
@@ -98,6 +114,20 @@ class Plan:
         return out
 
 
+def downstream_of(items: list[Planned], seeds: set[str]) -> set[str]:
+    """`seeds` and every key of `items` downstream of one of them, through `items` (they are in
+    dependency order, but a fixpoint does not rely on it)."""
+    closed = set(seeds)
+    changed = True
+    while changed:
+        changed = False
+        for p in items:
+            if p.key not in closed and any(up in closed for up in p.variant.upstream_keys):
+                closed.add(p.key)
+                changed = True
+    return closed
+
+
 def _row(p: Planned) -> dict[str, Any]:
     v = p.variant
     return {
@@ -111,15 +141,21 @@ def _row(p: Planned) -> dict[str, Any]:
         "unsettled": [{"build": e.build, "provider": e.provider, "vendor": e.vendor, "job_id": e.job_id,
                        "take": e.take, "sent_at": e.sent_at, "resumable": e.resumable, "note": e.note}
                       for e in p.unsettled],
+        **({"batch": p.batch} if p.batch else {}),
     }
 
 
 class Planner:
-    """Computes keys in dependency order. `estimator(variant) -> USD` prices one call."""
+    """Computes keys in dependency order. `estimator(variant) -> USD` prices the first take in the
+    variant's lane; `retake_estimator` a retake, which the engine always pays synchronously (the
+    batch lane's take is checked once it is collected, and a failed one is retaken at once)."""
 
-    def __init__(self, catalog: Catalog, store: Store, hasher: FileHasher, estimator=None):
+    def __init__(self, catalog: Catalog, store: Store, hasher: FileHasher, estimator=None, retake_estimator=None,
+                 first_takes: Mapping[str, FirstTake] | None = None):
         self.catalog, self.store, self.hasher = catalog, store, hasher
         self.estimator = estimator or (lambda v: 0.0)
+        self.retake_estimator = retake_estimator or self.estimator
+        self.first_takes = first_takes or {}
 
     def plan(self, variants: list[Variant]) -> Plan:
         done: dict[str, Planned] = {}
@@ -133,7 +169,7 @@ class Planner:
         for v in variants:
             digests = ["sha256:" + self.hasher.digest(i.path) if i.kind == "file" else "recipe:" + out[i.ref]
                        for i in v.inputs]
-            out[v.key] = key_hash(key_doc(v, digests))
+            out[v.key] = key_hash(key_doc(v, digests, self.first_takes.get(v.key, NO_FIRST_TAKE).number))
         return out
 
     def input_digests(self, v: Variant, done: dict[str, Planned]) -> tuple[list[str], list[str]]:
@@ -160,24 +196,25 @@ class Planner:
 
     def plan_one(self, v: Variant, done: dict[str, Planned], *, record: dict | None = None) -> Planned:
         head = self.store.get_head(v.key)
-        p = self._plan_one(v, done, record, head)
-        p.max_takes = self.max_takes(v)
+        first = self.first_takes.get(v.key, NO_FIRST_TAKE)
+        p = self._plan_one(v, done, record, head, first)
+        p.max_takes, p.first_take, p.head = self.max_takes(v), first.number, head
         if head is not None and head.get("cache_key") == p.cache_key:
             p.last = {k: head[k] for k in ("checks", "takes") if k in head}
-        left = p.max_takes - 1 - p.take  # retakes still allowed after the current take
+        left = p.max_takes - 1 - (p.take - first.number)  # retakes still allowed after the current take
         if p.record is None:
-            p.est_cost *= 1 + left  # the worst case: every take fails its text check
+            p.est_cost += self.retake_estimator(v) * max(left, 0)  # the worst case: every take fails its text check
         else:
             recheck(self, p, head, left)
         return p
 
     def _plan_one(self, v: Variant, done: dict[str, Planned], record: dict | None,
-                  head: dict[str, Any] | None) -> Planned:
+                  head: dict[str, Any] | None, first: FirstTake) -> Planned:
         key_digests, recipe_digests = self.input_digests(v, done)
-        doc = key_doc(v, key_digests)
-        recipe = key_hash(key_doc(v, recipe_digests))
+        doc = key_doc(v, key_digests, first.number)
+        recipe = key_hash(key_doc(v, recipe_digests, first.number))
         head_doc = (head or {}).get("doc") or {}
-        if 0 < take_of(head_doc) <= v.retakes and with_take(head_doc, 0) == doc:
+        if first.number < take_of(head_doc) <= first.number + v.retakes and with_take(head_doc, first.number) == doc:
             doc = head_doc  # the last build kept a retake of this very request: that take is current
         cache_key = key_hash(doc)
         record = record or self.store.get_action(cache_key)
@@ -193,14 +230,24 @@ class Planner:
             # materialize it (free: a cache hit) so its file, its head and the UI agree with the plan.
             if head is None:
                 return Planned(v, cache_key, recipe, doc, "missing", ["never built here; in the cache (free)"], record, 0.0)
-            reasons = diff_reasons(head.get("doc") or {}, doc, v, done) + ["in the cache (free)"]
+            reasons = _why(head, doc, v, done, first) + ["in the cache (free)"]
             return Planned(v, cache_key, recipe, doc, "changed", reasons, record, 0.0)
         est = self.estimator(v)
         if head is None:
             return Planned(v, cache_key, recipe, doc, "missing", ["never built"], None, est)
         if head.get("cache_key") == cache_key:
             return Planned(v, cache_key, recipe, doc, "missing", ["built before, but not in this cache"], None, est)
-        return Planned(v, cache_key, recipe, doc, "changed", diff_reasons(head.get("doc") or {}, doc, v, done), None, est)
+        return Planned(v, cache_key, recipe, doc, "changed", _why(head, doc, v, done, first), None, est)
+
+
+def _why(head: dict, doc: dict, v: Variant, done: dict[str, Planned], first: FirstTake) -> list[str]:
+    """diff_reasons, with a moved first take named by its reason ("rejected: <note>")."""
+    reasons = diff_reasons(head.get("doc") or {}, doc, v, done)
+    built = take_of(head.get("doc") or {})
+    if built < first.number:
+        moved = first.why or f"take {built} -> {first.number}"
+        reasons = [moved] + [r for r in reasons if r != "key changed"]
+    return reasons
 
 
 def recheck(planner: Planner, p: Planned, head: dict[str, Any] | None, left: int) -> None:
@@ -217,7 +264,7 @@ def recheck(planner: Planner, p: Planned, head: dict[str, Any] | None, left: int
         p.status, p.reasons = "changed", [f"text check failed on take {p.take + 1}: up to {left} retake(s) left"]
     elif p.status == "fresh" or left <= 0 or last == "passed" or _passed_before(planner, p):
         return
-    p.est_cost = planner.estimator(v) * left
+    p.est_cost = planner.retake_estimator(v) * left
 
 
 def _passed_before(planner: Planner, p: Planned) -> bool:

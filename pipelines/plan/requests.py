@@ -64,6 +64,16 @@ def request_for(v: Variant, cache_key: str, images=(), mask=None) -> ImageReques
     )
 
 
+def estimate_request(v: Variant) -> ImageRequest:
+    """The request a variant makes, for pricing and capability checks before anything is built:
+    its input images stand in as placeholders (an edit is priced with its inputs: token-priced
+    vendors bill every input image)."""
+    dummy = InputImage(Path("x.png"), "0" * 64, "x.png")
+    images = tuple(dummy for i in v.inputs if i.role == "image")
+    mask = dummy if any(i.role == "mask" for i in v.inputs) else None
+    return request_for(v, "", images, mask)
+
+
 def sniff_ext(path: Path) -> str:
     with open(path, "rb") as f:
         head = f.read(12)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pipelines.cache.integrity import blob_hash_problem
 from pipelines.catalog.select import select
-from pipelines.plan.plan import Plan, Planned
+from pipelines.plan.lanes import drop_pending
+from pipelines.plan.plan import Plan, Planned, downstream_of
 from pipelines.plan.project import Project
 
 
@@ -27,24 +28,17 @@ def plan_build(project: Project, selection=None, refresh: bool = False,
             if up not in want and plan.by_key[up].status != "fresh":
                 want.add(up)
                 stack.append(up)
-    to_build = [p for p in plan.items if p.key in want]
-    # a refresh pays for every selected variant, even one whose image is in the cache
-    estimate = sum(project.estimate(p.variant) * p.max_takes if refresh else p.est_cost
+    # a key in an open batch is collected by a later build, never paid for again (nor what needs it)
+    to_build, _waiting = drop_pending([p for p in plan.items if p.key in want])
+    # a refresh pays for every selected variant, even one whose image is in the cache, in the sync lane
+    estimate = sum(project.sync_estimate(p.variant) * p.max_takes if refresh else p.est_cost
                    for p in to_build if retry_maybe_billed or not p.held)
     return plan, to_build, round(estimate, 4)
 
 
 def held_closure(plan: Plan, to_build: list[Planned]) -> set[str]:
     """The held variants of `to_build` and every variant downstream of one (they cannot build)."""
-    held = {p.key for p in to_build if p.held}
-    changed = True
-    while changed:
-        changed = False
-        for p in to_build:
-            if p.key not in held and any(up in held for up in p.variant.upstream_keys):
-                held.add(p.key)
-                changed = True
-    return held
+    return downstream_of(to_build, {p.key for p in to_build if p.held})
 
 
 def verify_reuse(project: Project, p: Planned) -> None:

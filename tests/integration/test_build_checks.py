@@ -134,7 +134,7 @@ def test_a_failed_text_check_with_nothing_downstream_is_reported_as_itself(catal
     # must still say what happened rather than call the whole run failed.
     env = use_openai(catalog, openai_emu)
     code, out, err = run_cli("build", "--select", "brewlab_launch/launch_poster/en/1536x1024", catalog=catalog, env=env)
-    assert "built   brewlab_launch/launch_poster/en/1536x1024" in out and "CHECK FAILED: text_ok" in out
+    assert "built    brewlab_launch/launch_poster/en/1536x1024" in out and "CHECK FAILED: text_ok" in out
     assert "the Dagster run failed" not in out + err and "FAILED brewlab_launch" not in out
     assert code == 1 and "check failed: brewlab_launch/launch_poster/en/1536x1024: text_ok" in err
     mats, evals, run = _last_run(catalog, monkeypatch)

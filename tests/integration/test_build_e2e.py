@@ -34,8 +34,8 @@ def images(catalog: Path) -> dict[str, tuple[int, int]]:
 
 
 def built_keys(stdout: str) -> set[str]:
-    """Variants the build output says it produced (`  built   <key> ...`)."""
-    return set(re.findall(r"^\s+built\s+(\S+/\S+)", stdout, re.M))
+    """Variants the build output says it produced (`  built    <key> ...`, `  rendered <key> ...`)."""
+    return set(re.findall(r"^\s+(?:built|rendered)\s+(\S+/\S+)", stdout, re.M))
 
 
 def test_the_example_builds_every_variant_at_its_exact_size_and_format(draft_example_built):
@@ -165,7 +165,8 @@ def test_plan_json_has_the_documented_shape(example_catalog):
     code, out, err = run_cli("plan", "--json", catalog=example_catalog)
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"variants", "totals"}
+    assert set(doc) == {"variants", "totals"}  # the documented top level; additions live under totals
+    assert {"review", "review_problems", "calibration", "batches"} <= set(doc["totals"])
     for row in doc["variants"]:
         assert {"key", "status", "reason", "provider", "estimated_cost_usd"} <= set(row)
         assert row["status"] == "missing" and row["reason"] == "never built"

@@ -64,7 +64,11 @@ def test_kill_9_at_random_moments_pays_for_no_variant_twice_and_loses_none(vendo
         for key in held:
             assert key in err and "in flight when build" in rows[key]["reason"], log
         assert code == (1 if held else 0), log
-        assert len(jobs) == N, log
+        # every variant has its one job, but for one killed after its intent was journaled and
+        # before its create left: held as maybe billed with no job at the vendor (never re-sent)
+        prompt = {f"c/p/{i}": f"A poster with the number {i} on it" for i in range(1, N + 1)}
+        assert set(rows) == set(prompt) and set(jobs) <= set(prompt.values()), log
+        assert {k for k in rows if prompt[k] not in jobs} <= held, log
         print("\n".join(log))
 
 

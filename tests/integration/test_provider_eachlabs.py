@@ -170,10 +170,13 @@ def test_cost_sources(emu, report, expect):
     res = run(provider(emu), req)
     if expect == "metrics":
         assert res.cost_usd == pytest.approx(emu.predictions[res.request_id].cost)
+        assert (res.billed_usd, res.billed_basis) == (res.cost_usd, "metrics.cost")
     elif expect == "tokens":
-        assert res.cost_usd == pytest.approx(pricing.tokens_usd(text_in=50, image_out=1056))
+        assert res.cost_usd == pytest.approx(pricing.tokens_usd(text_in=50, image_out=1056, provider_type="eachlabs"))
+        assert (res.billed_usd, res.billed_basis) == (res.cost_usd, "usage tokens")
     else:
         assert res.cost_usd == pytest.approx(pricing.estimate("eachlabs", req))
+        assert (res.billed_usd, res.billed_basis) == (None, None)  # an estimate is not a bill
 
 
 # -- failures ------------------------------------------------------------------------------------

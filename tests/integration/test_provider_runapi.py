@@ -73,6 +73,7 @@ def test_generate(emu):
     assert post.headers["idempotency-key"] == idempotency_key(req.cache_key)
     assert post.headers["x-client-request-id"]
     assert res.request_id in emu.tasks and res.cost_usd == pytest.approx(0.06) and res.vendor_size == "3:2@1k"
+    assert (res.billed_usd, res.billed_basis) == (res.cost_usd, "usage.cost")
     polls = emu.requests("GET", T2I + "/")
     assert polls and all(r.path == f"{T2I}/{res.request_id}" for r in polls)
 

@@ -140,7 +140,7 @@ def test_a_failing_variant_fails_the_build_and_keeps_every_other_one(paid, sessi
     assert_clean_failure(code, out, err)
     assert session_openai.calls() == calls + 2
     assert re.search(rf"^\s+FAILED\s+{landscape}\s+.*safety system", out, re.M), out
-    assert re.search(rf"^\s+built\s+{portrait}\s", out, re.M) and re.search(rf"^\s+built\s+{story}\s", out, re.M), out
+    assert re.search(rf"^\s+built\s+{portrait}\s", out, re.M) and re.search(rf"^\s+rendered\s+{story}\s", out, re.M), out
 
     entries = {e["key"]: e for e in manifest(cat)["variants"]}
     assert len(entries) == 20
@@ -154,7 +154,9 @@ def test_a_failing_variant_fails_the_build_and_keeps_every_other_one(paid, sessi
 
     # nothing of the failure was recorded: the next build pays for exactly the one that failed
     stale = {k: row for k, row in plan_json(cat, env=env).items() if row["status"] != "fresh"}
-    assert set(stale) == {landscape} and stale[landscape]["reasons"] == ["prompt"]
+    # (and the plan says why it is still stale: #15 item 8)
+    assert set(stale) == {landscape} and stale[landscape]["reasons"][0] == "prompt"
+    assert stale[landscape]["reasons"][1:] == [f"last attempt failed: {bad['error']}"]
 
 
 def test_the_vendor_key_is_never_written_or_printed(openai_example_built, session_openai):

@@ -87,11 +87,10 @@ CASES = [
             matrix:
               quality: [low, ultra]
               output_format: [png, gif]
-        """), [("campaigns/a.yaml", "quality:", ["asset 'mug' variant 'ultra/png'", "matrix quality", "'ultra'"]),
-               ("campaigns/a.yaml", "quality:", ["variant 'ultra/gif'", "matrix quality"]),
-               ("campaigns/a.yaml", "output_format:", ["variant 'low/gif'", "matrix output_format",
-                                                        "'png', 'jpeg' or 'webp'", "'gif'"]),
-               ("campaigns/a.yaml", "output_format:", ["variant 'ultra/gif'", "matrix output_format"])]),
+        """), [("campaigns/a.yaml", "quality:", ["asset 'mug': matrix quality", "'ultra'",
+                                                 "(in 2 variants: ultra/png, ultra/gif)"]),  # once, naming both
+               ("campaigns/a.yaml", "output_format:", ["asset 'mug': matrix output_format", "'png', 'jpeg' or 'webp'",
+                                                        "'gif'", "(in 2 variants: low/gif, ultra/gif)"])]),
     ("unknown-provider-type", {"catalog.yaml": """
         check_text: "off"
         default_provider: openai
@@ -282,6 +281,58 @@ CASES = [
             matrix: {locale: "{{ locales }}"}
             prompt: "{{ t.headline }}"
         """, **LOCALES), [("campaigns/a.yaml", "matrix:", ["asset 'poster'", "locale 'fr'", "add locales/fr.yaml"])]),
+    ("locale-string-typo-once-at-its-line", one_campaign("""
+        campaign: a
+        locales: [en, de]
+        assets:
+          - name: poster
+            matrix: {locale: "{{ locales }}", size: [1024x1536, 1536x1024]}
+            prompt: >-
+              A poster with the headline
+              "{{ t.headlin }}" in big letters
+        """, **LOCALES), [("campaigns/a.yaml", "t.headlin", [  # issue #15 item 9: once, at the expression
+            "asset 'poster': in prompt: no locale string 'headlin' (did you mean 'headline'?) (in 4 variants: "
+            "en/1024x1536, en/1536x1024, de/1024x1536, de/1536x1024)"])]),
+    ("undefined-variable-at-its-line", one_campaign("""
+        campaign: a
+        vars: {brand: ACME}
+        assets:
+          - name: poster
+            prompt: |
+              A poster for {{ brand }}
+              with the tagline {{ brnd }} under it
+            text: ["{{ brand }}", "{{ tagline }}"]
+        """), [("campaigns/a.yaml", "{{ brnd }}", ["asset 'poster': in prompt: undefined variable 'brnd' "
+                                                   "(did you mean 'brand'?)"]),
+               ("campaigns/a.yaml", "text:", ["in text: undefined variable 'tagline'"])]),
+    ("unknown-key-hides-nothing", one_campaign("""
+        campaign: a
+        vars: {brand: ACME}
+        assets:
+          - name: hero
+            sise: 1536x1024
+            prompt: A poster for {{ brnd }}
+        """), [("campaigns/a.yaml", "sise:", ["asset 'hero': unknown key 'sise' (did you mean 'size'?)"]),  # item 11
+               ("campaigns/a.yaml", "prompt:", ["asset 'hero': in prompt: undefined variable 'brnd'"])]),
+    ("hint-to-an-asset-with-errors-of-its-own", one_campaign("""
+        campaign: a
+        assets:
+          - name: banner
+            rendr: {from: x}
+          - name: thumb
+            render: {from: baner, size: 512x512}
+        """), [("campaigns/a.yaml", "rendr:", ["unknown key 'rendr'"]),
+               ("campaigns/a.yaml", "from: baner", ["unknown upstream asset 'baner' (did you mean 'banner'?)"])]),
+    ("oversized-size-once", one_campaign("""
+        campaign: a
+        locales: [en, de]
+        assets:
+          - name: big
+            matrix: {locale: "{{ locales }}"}
+            size: 8000x4000
+            prompt: "{{ t.headline }}"
+        """, **LOCALES), [("campaigns/a.yaml", "size:", ["asset 'big': size 8000x4000 is larger than gpt-image-2",
+                                                         "(in 2 variants: en, de)"])]),
     ("missing-locale-string", one_campaign("""
         campaign: a
         locales: [en, de]

@@ -159,3 +159,18 @@ def test_recipes_match_the_plan(tmp_path):
                            "thumb": {"render": "{from: loft, size: 600x400}"}})
     planned = {x.key: x.recipe for x in p.plan().items}
     assert p.planner().recipes(p.variants) == planned
+
+
+def test_an_edit_is_priced_with_its_input_images(tmp_path):
+    """Token-priced vendors bill every input image: the plan's estimate of an edit counts them."""
+    from providers import pricing
+
+    refs = {"refs/a.png": b"", "refs/b.png": b""}
+    assets = {"hero": BASE, "two": {**BASE, "edit": "{image: [refs/a.png, refs/b.png]}"},
+              "one": {**BASE, "edit": "{image: hero}"}}
+    got = plan(project(tmp_path, assets, refs=refs))
+    prompt = pricing.prompt_tokens_of("A ceramic mug")
+    gen = pricing.estimate_usd("openai", "generate", 1024, 1024, "medium", prompt_tokens=prompt)
+    assert got["hero"].est_cost == pytest.approx(gen)
+    assert got["one"].est_cost == pytest.approx(gen + 1600 * 8 / 1e6)
+    assert got["two"].est_cost == pytest.approx(gen + 2 * 1600 * 8 / 1e6)
