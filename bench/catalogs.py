@@ -1,12 +1,12 @@
 """Benchmark catalogs, written as a marketer would write them (YAML + Jinja), of any size.
 
     python -m bench.catalogs vendor DIR --base-url URL [--gens 160 --edits 40 --campaigns 4]
-    python -m bench.catalogs draft DIR --variants 2000
+    python -m bench.catalogs draft DIR --variants 2000 [--per-campaign 100]
 
 `vendor`: generations and edits of generated variants on the `openai` provider pointed at an
-emulator (key from $BENCH_OPENAI_KEY). `draft`: campaigns of 100 variants each (80 generations in a
-locale x size x item matrix, 10 edits of them, 10 local renders) on the offline draft provider at
-tiny sizes, so thousands of variants build in minutes.
+emulator (key from $BENCH_OPENAI_KEY). `draft`: campaigns of `--per-campaign` variants each (100 by
+default: 80 generations in a locale x size x item matrix, 10 edits of them, 10 local renders) on
+the offline draft provider at tiny sizes, so thousands of variants build in minutes.
 """
 
 from __future__ import annotations
@@ -82,10 +82,11 @@ def vendor_catalog(dest: Path, base_url: str, *, gens: int = 160, edits: int = 4
     return dest
 
 
-def draft_catalog(dest: Path, variants: int, *, latency_s: float = 0.0) -> Path:
-    """`variants` (a multiple of 100) variants on the draft provider, 100 per campaign."""
-    if variants % 100:
-        raise ValueError("variants must be a multiple of 100")
+def draft_catalog(dest: Path, variants: int, *, latency_s: float = 0.0, per_campaign: int = 100) -> Path:
+    """`variants` variants on the draft provider, `per_campaign` (a multiple of 100) per campaign:
+    80% generations in an item x locale x size matrix, 10% edits of them, 10% local renders."""
+    if per_campaign % 100 or variants % per_campaign:
+        raise ValueError("per_campaign must be a multiple of 100 and divide variants")
     _fresh(dest)
     draft: dict = {"type": "draft"}
     if latency_s:
@@ -98,25 +99,27 @@ def draft_catalog(dest: Path, variants: int, *, latency_s: float = 0.0) -> Path:
     })
     for code, strings in STRINGS.items():
         _write(dest / "locales" / f"{code}.yaml", strings)
-    items = [f"p{n:02d}" for n in range(20)]
-    for c in range(variants // 100):
+    n_items = per_campaign // 5  # x 2 locales x 2 sizes = 80% of the campaign
+    items = [f"p{n:03d}" if n_items > 100 else f"p{n:02d}" for n in range(n_items)]
+    tenth = n_items // 4  # x 2 locales = 10% of the campaign
+    for c in range(variants // per_campaign):
         _write(dest / "campaigns" / f"camp_{c:04d}.yaml", {
             "campaign": f"camp_{c:04d}",
             "owners": ["team:bench"],
             "vars": {"brand": f"BRAND {c}", "style": "{% include 'style.j2' %}"},
             "locales": list(STRINGS),
             "assets": [
-                {"name": "poster",  # 20 items x 2 locales x 2 sizes = 80 generations
+                {"name": "poster",  # items x 2 locales x 2 sizes: the generations
                  "matrix": {"item": items, "locale": "{{ locales }}", "size": ["64x96", "96x64"]},
                  "prompt": 'Poster {{ item }} for {{ brand }} reading "{{ t.headline }}", {{ style }}',
                  "text": ["{{ t.headline }}"]},
-                {"name": "poster_loft",  # 10 edits
-                 "matrix": {"item": items[:5], "locale": "{{ locales }}"},
+                {"name": "poster_loft",  # the edits
+                 "matrix": {"item": items[:tenth], "locale": "{{ locales }}"},
                  "edit": {"image": "poster", "where": {"size": "64x96"}},
                  "prompt": "Move poster {{ item }} into a sunlit loft, {{ style }}",
                  "size": "64x96"},
-                {"name": "poster_thumb",  # 10 local renders
-                 "matrix": {"item": items[5:10], "locale": "{{ locales }}"},
+                {"name": "poster_thumb",  # the local renders
+                 "matrix": {"item": items[tenth:2 * tenth], "locale": "{{ locales }}"},
                  "render": {"from": "poster", "where": {"size": "96x64"}, "size": "48x32", "format": "jpeg",
                             "quality": 80}},
             ],
@@ -140,11 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     d = sub.add_parser("draft")
     d.add_argument("dest", type=Path)
     d.add_argument("--variants", type=int, default=2000)
+    d.add_argument("--per-campaign", type=int, default=100)
     a = ap.parse_args(argv)
     if a.kind == "vendor":
         vendor_catalog(a.dest, a.base_url, gens=a.gens, edits=a.edits, campaigns=a.campaigns)
     else:
-        draft_catalog(a.dest, a.variants)
+        draft_catalog(a.dest, a.variants, per_campaign=a.per_campaign)
     print(a.dest)
 
 

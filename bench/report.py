@@ -84,13 +84,30 @@ def noop(r: dict) -> list[str]:
 
 
 def scaling(r: dict) -> list[str]:
-    out = ["| variants | plan, none built s | full build s | ms / variant | build RSS MB | plan s | no-op build s | defs load s |",
-           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| variants | validate new / again s | plan new s | full build ms/variant, RSS MB | cache-hit build "
+           "ms/variant, RSS MB | plan s | no-op build s | defs load s | import dagster s (baseline) |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for n, row in r["sizes"].items():
-        fb = row["full_build"]
-        out.append(f"| {int(n):,} | {row['plan_cold_s']:.3f} | {fb['wall_s']:.1f} | {fb['per_variant_ms']:.1f} | "
-                   f"{fb['maxrss_mb']:.0f} | {row['plan']['median_s']:.3f} | {row['noop_build']['median_s']:.3f} | "
-                   f"{row['defs_load']['median_s']:.3f} |")
+        t = row.get("timings") or row.get("timings_unbuilt") or {}
+
+        def cell(name: str) -> str:
+            return f"{t[name]['median_s']:.2f}" if name in t else "-"
+
+        def build(k: str) -> str:
+            b = row.get(k)
+            return f"{b['per_variant_ms']:.1f}, {b['maxrss_mb']:.0f}" if b else "not run"
+
+        out.append(f"| {int(n):,} | {row['validate_cold']['wall_s']:.1f} / {cell('validate')} | "
+                   f"{row['plan_cold']['wall_s']:.1f} | {build('full_build')} | {build('cache_hit_build')} | "
+                   f"{cell('plan')} | {cell('noop_build')} | {cell('defs_load')} | {cell('import_dagster')} |")
+    ui = {n: row for n, row in r["sizes"].items() if "ui" in row}
+    if ui:
+        out += ["", "| variants (Dagster assets) | serving s | GraphQL all+latest cold / warm s | asset list s | "
+                "campaign lineage s | global lineage s |", "|---:|---:|---:|---:|---:|---:|"]
+        for n, row in ui.items():
+            for label, u in ((f"{int(n):,}", row["ui"]), ("100 (baseline, same run)", row["ui_baseline"])):
+                out.append(f"| {label} ({u['dagster_assets']}) | {u['serving_s']} | {u['graphql_cold_s']} / "
+                           f"{u['graphql_warm_s']} | {u['asset_list_s']} | {u['lineage_s']} | {u['global_lineage_s']} |")
     return out
 
 

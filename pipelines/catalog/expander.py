@@ -68,6 +68,8 @@ class VariantExpander:
         self.upstream_ids, self.where, self.tpl, self.issues, self.base_ctx = upstream_ids, where, tpl, issues, base_ctx
         self.cf, self.spec, self.camp = node.cf, node.spec, node.cf.spec
         self.settings = catalog.settings
+        self._up_keys: dict[str, frozenset[str]] = {}  # upstream -> the matrix keys its variants have
+        self._pairing: dict[tuple, dict[tuple, list[Variant]]] = {}  # (upstream, keys) -> values -> variants
 
     def expand(self, values: dict[str, str], vid: str) -> Variant | None:
         label = f"asset {self.spec.name!r}" + (f" variant {vid!r}" if values else "")
@@ -148,14 +150,29 @@ class VariantExpander:
         paired: dict[str, Variant] = {}
         for uid in dict.fromkeys(self.upstream_ids):
             ups = self.by_asset.get(uid, [])
-            shared = [k for k in values if any(k in u.values for u in ups)]
-            matches = [u for u in ups if all(u.values.get(k) == values[k] for k in shared)
-                       and all(u.values.get(k) == v for k, v in self.where.items())]
+            keys = self._up_keys.get(uid)
+            if keys is None:
+                keys = self._up_keys[uid] = frozenset(k for u in ups for k in u.values)
+            shared = tuple(k for k in values if k in keys)
+            matches = self._pairing_index(uid, ups, shared).get(tuple(values[k] for k in shared), [])
             if len(matches) != 1:
                 self._fail(self.node.loc("render" if self.spec.render else "edit"),
-                           f"{label}: {self._pairing_problem(uid, ups, matches, values, shared)}")
+                           f"{label}: {self._pairing_problem(uid, ups, matches, values, list(shared))}")
             paired[uid] = matches[0]
         return paired
+
+    def _pairing_index(self, uid: str, ups: list[Variant], shared: tuple[str, ...]) -> dict[tuple, list[Variant]]:
+        """Upstream variants that satisfy `where:`, by their values for the `shared` keys: one pass
+        over the upstream per set of keys, not one per variant (1,000 edits of a matrix of 4,000
+        generations were 4 million comparisons)."""
+        index = self._pairing.get((uid, shared))
+        if index is None:
+            index = {}
+            for u in ups:
+                if all(u.values.get(k) == v for k, v in self.where.items()):
+                    index.setdefault(tuple(u.values.get(k) for k in shared), []).append(u)
+            self._pairing[(uid, shared)] = index
+        return index
 
     def ref_input(self, ref: str, role: InputRole, loc: tuple, upstreams: dict[str, Variant],
                   label: str) -> Input | None:

@@ -94,18 +94,24 @@ def build(project: Project, *, selection=None, max_cost: float | None = None, re
             report.outcomes[out.key] = out
             progress.outcome(out, format_outcome(out))
 
+        selected = [selection] if isinstance(selection, str) else selection
+        runs = 0
         for sync_now in batch.rounds(selection, to_build, wait=wait):
             from pipelines.orchestration.run import (
                 run_variants,  # Dagster: only when there is work
             )
 
-            report.run_id = run_variants(project, sync_now, refresh=refresh, on_outcome=on_outcome,
-                                         retry_maybe_billed=retry_maybe_billed)
+            if runs:  # a later round of the batch lane: batches were collected or submitted since
+                plan = project.plan()
+            # (and the plan after the run, for the manifest)
+            report.run_id, plan = run_variants(project, plan, sync_now, refresh=refresh, on_outcome=on_outcome,
+                                               selection=selected, retry_maybe_billed=retry_maybe_billed)
+            runs += 1
             if last_stop() is not None:  # a stop signal: no new round, no new batch
                 break
-    if to_build or batch.collected:
-        plan = project.plan()  # final state, for the manifest
-        report.plan = plan
+    if (to_build or batch.collected) and (runs != 1 or batch.submits or batch.collected):
+        plan = project.plan()  # final state, for the manifest (one plain run returned it already)
+    report.plan = plan
     for key, f in batch.failed.items():
         if key in plan.by_key and key not in report.outcomes:
             report.outcomes[key] = Outcome(plan.by_key[key], "failed", error=f["error"], maybe_billed=f["billed"])
@@ -132,6 +138,13 @@ def preflight(project: Project, to_build: list[Planned]) -> None:
         raise BuildError("missing API key; export it and build again:\n  " + "\n  ".join(describe(missing)))
     if to_build:  # a bucket that is missing, refused credentials, an unreachable coordination database
         project.check_shared()
+        # a deployment's DAGSTER_HOME that cannot work, before the first vendor call (which starts
+        # before Dagster does)
+        from pipelines.orchestration.home import check_deployment_home, deployment_home
+
+        home = deployment_home(project.catalog)
+        if home is not None:
+            check_deployment_home(home)
 
 
 def shown_status(out: Outcome) -> str:

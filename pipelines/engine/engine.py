@@ -76,6 +76,19 @@ class Engine:
         Dagster run raises for one) stops the build gracefully: the outcomes still arrive, then
         the interrupt is raised again. A second one forces the stop."""
         self._start(to_build, context)
+        yield from self.results()
+
+    def start(self, to_build: list[Planned], context: dict[str, Planned]) -> None:
+        """`stream` in two halves: start building now (the first calls go out in the engine's
+        thread), take the outcomes later with `results()`, in the thread that handles signals."""
+        self._start(to_build, context)
+
+    def waiting(self) -> bool:
+        """Outcomes have landed that `results()` has not handed out yet."""
+        return self._queue is not None and not self._queue.empty()
+
+    def results(self) -> Iterator[Outcome]:
+        """The outcomes of the build `start` began, as in `stream`."""
         interrupt: BaseException | None = None
         while True:
             try:

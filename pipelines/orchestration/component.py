@@ -13,10 +13,11 @@ In a `dg` project (Dagster Components), a folder under the project's defs/ with 
     attributes:
       catalog: ../../../assets_spec        # relative to this defs.yaml, or absolute
 
-Either gives what `pipelines.definitions` gives for one catalog: every variant as an asset, the
-reference images as observable sources, the build job and the campaigns' schedules. The catalog is
+Either gives what `pipelines.definitions` gives for one catalog: every catalog asset as a Dagster
+asset partitioned by its variants, the reference images as observable sources, and each scheduled
+campaign's job and schedule (launches and the CLI use Dagster's implicit asset job). The catalog is
 read when the code location loads (reload it after editing the YAML). One catalog per code
-location: two would both define the job `assetpipe_build`, which Dagster refuses.
+location: two would both define the multi_asset `assetpipe_variants`, which Dagster refuses.
 """
 
 from __future__ import annotations

@@ -17,14 +17,11 @@ import fcntl
 import os
 import time
 from pathlib import Path
-from typing import Any
-
-import yaml
 from dagster import DagsterInstance
 
 from pipelines.catalog.loader import Catalog
-from pipelines.errors import BuildError
 from pipelines.orchestration.event_log import supported as pooled_log_supported
+from pipelines.orchestration.home import PRIVATE_HOME_ENV, check_deployment_home, deployment_home
 
 OURS = "# Written by assetpipe"  # also the first words of older versions of this file
 MARKER = "# Written by assetpipe (rewritten when its defaults change); delete this line to keep your edits."
@@ -38,32 +35,15 @@ nux:
   enabled: false
 """
 POOLED_LOG_YAML = """\
-# Dagster's stock SQLite event log opens and checkpoints a connection per event (~7 events per
-# variant); this one keeps its connections: same files, same history.
+# Dagster's stock SQLite event log opens, commits and checkpoints a connection per event (~3 events
+# per variant); this one keeps its connections and writes a run's events in batches: same files,
+# same history.
 event_log_storage:
-  module: pipelines.orchestration.event_log
-  class: PooledSqliteEventLogStorage
+  module: pipelines.orchestration.event_batch
+  class: BatchingSqliteEventLogStorage
   config: {}
 """
 DAGSTER_YAML = BASE_YAML + (POOLED_LOG_YAML if pooled_log_supported() else "")
-
-
-# set beside DAGSTER_HOME when assetpipe points it at a private instance, so that a DAGSTER_HOME
-# inherited from such a process (the `dagster dev` of `assetpipe ui`) is not taken for a deployment's
-PRIVATE_HOME_ENV = "ASSETPIPE_PRIVATE_DAGSTER_HOME"
-
-
-def deployment_home(catalog: Catalog) -> Path | None:
-    """$DAGSTER_HOME when it names a deployment's instance, None when it is unset or is a private
-    instance assetpipe set up (this catalog's, or the one this process was started for)."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        return None
-    path = Path(home).expanduser().resolve()
-    ours = os.environ.get(PRIVATE_HOME_ENV)
-    if path == (catalog.state_dir / "dagster").resolve() or (ours and path == Path(ours).resolve()):
-        return None
-    return path
 
 
 def ensure_home(catalog: Catalog) -> Path:
@@ -106,57 +86,3 @@ def _deployment_instance(attempts: int = 4):
             if "already exists" not in str(exc) or attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
-
-
-def check_deployment_home(home: Path) -> None:
-    """Refuse, with the fix, what would fail later and less clearly: a DAGSTER_HOME that is not a
-    directory, and a Postgres storage URL that SQLAlchemy would not hand to psycopg2. (SQLAlchemy
-    2.1 maps a bare postgresql:// to psycopg 3, which dagster-postgres does not support: its first
-    event fails with a syntax error at "$1".)"""
-    if not home.is_dir():
-        raise BuildError(f"DAGSTER_HOME={home} is not a directory: create it with a dagster.yaml "
-                         "(deploy/dagster.yaml is an example), or unset DAGSTER_HOME for the catalog's own instance")
-    cfg = home / "dagster.yaml"
-    try:
-        config = yaml.safe_load(cfg.read_text()) if cfg.is_file() else None
-    except (OSError, yaml.YAMLError) as exc:
-        raise BuildError(f"{cfg}: cannot be read: {exc}") from None
-    for where, url in _postgres_urls(config):
-        driver = _driver(url)
-        if driver is not None and driver != "psycopg2":
-            raise BuildError(
-                f"{cfg}: {where} is a {url.split('://', 1)[0]}:// URL, which SQLAlchemy gives to the {driver} "
-                "driver; dagster-postgres needs psycopg2: write postgresql+psycopg2://... "
-                "(or `scheme: postgresql+psycopg2` under postgres_db)")
-
-
-def _postgres_urls(node: Any, path: str = "") -> list[tuple[str, str]]:
-    """(where, URL or scheme://) of every Postgres storage setting in a dagster.yaml."""
-    found: list[tuple[str, str]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            where = f"{path}.{key}" if path else str(key)
-            if key == "postgres_url":
-                url = os.environ.get(value["env"], "") if isinstance(value, dict) and "env" in value else value
-                if isinstance(url, str) and "://" in url:
-                    found.append((where, url))
-            elif key == "postgres_db" and isinstance(value, dict):
-                scheme = value.get("scheme", "postgresql")
-                if isinstance(scheme, str):
-                    found.append((f"{where}.scheme", f"{scheme}://"))
-            else:
-                found.extend(_postgres_urls(value, where))
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            found.extend(_postgres_urls(item, f"{path}[{i}]"))
-    return found
-
-
-def _driver(url: str) -> str | None:
-    """The DBAPI driver SQLAlchemy picks for `url`; None when it cannot tell (Dagster will say)."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url.split("://", 1)[0] + "://x").get_dialect().driver
-    except Exception:
-        return None

@@ -1,4 +1,5 @@
-"""Three caches Dagster 1.13 lacks, which a multi_asset with thousands of outputs needs.
+"""Three caches Dagster 1.13 lacks, which a multi_asset with thousands of outputs needs, one fix
+for a multi_asset whose assets have different partitions definitions, and one for a build in steps.
 
 For every output a step yields, Dagster checks that no dependant was yielded before it, and to do
 so it rebuilds the set of the step's output keys: a loop over every output of the step, each
@@ -12,6 +13,23 @@ immutable; a step's outputs are fixed when the step starts), so each is computed
 frozen so no caller can change the shared copy. The check result's conversion is Dagster's own
 method with only that map taken from the cache. What each costs without the cache: bench/README.md ("What the
 Dagster side costs").
+
+The fix: an *unpartitioned* run of such a multi_asset (every CLI build and schedule tick: a set of
+variants of several catalog assets) fails at step start once a selected asset has a materialized
+partitioned upstream outside the selection: `fetch_external_input_asset_version_info` asks the
+multi_asset for its one partitions definition, which it does not have ("Different assets within
+this AssetsDefinition have different PartitionsDefinitions"). That lookup only feeds the input
+provenance of `Output`s; our body records `AssetMaterialization`s carrying their own data versions,
+so for such a multi_asset it is skipped, and so for any step of ours (a step of a split build whose
+assets share one partitions definition, run unpartitioned, trips the same lookup for an input
+partitioned differently).
+
+And one for a build in several steps (the code location's job: a multi_asset per step, see
+pipelines.plan.steps): our bodies yield no `Output` (each variant is recorded as a partition's
+`AssetMaterialization` as it lands; an `Output` of a partitioned asset in an unpartitioned run would
+record the whole asset unpartitioned), so Dagster would skip every step downstream of another one
+("due to skipped dependencies"). A step of ours is never skipped for that: it plans at run time
+and builds what its upstream variants allow (a failed upstream step still abandons it).
 
 Each patch stands for a one-line upstream change, written beside it; the day Dagster takes them,
 this module goes. They are installed by an explicit `install()` where definitions are built (the
@@ -35,6 +53,9 @@ from dagster._core.definitions.assets.definition.assets_definition import (
     AssetsDefinition,
 )
 from dagster._core.execution.context.system import StepExecutionContext
+from dagster._core.execution.plan.active import ActiveExecution
+
+from pipelines.orchestration.keys import MULTI_ASSET
 
 SUPPORTED = ("1.13.",)
 _ENTITY_KEYS = "_assetpipe_asset_and_check_keys"
@@ -44,6 +65,8 @@ _CHECK_NAMES = "_assetpipe_check_names_by_asset_key"
 _original_entity_keys = AssetsDefinition.asset_and_check_keys
 _original_output_keys = StepExecutionContext.get_output_asset_keys
 _original_check_evaluation = AssetCheckResult.to_asset_check_evaluation
+_original_fetch_inputs = StepExecutionContext.fetch_external_input_asset_version_info
+_original_should_skip = ActiveExecution._should_skip_step  # noqa: SLF001
 
 
 # upstream: assets_definition.py, `asset_and_check_keys`: `@property` -> `@cached_property`
@@ -103,6 +126,31 @@ def _to_asset_check_evaluation(self: AssetCheckResult, step_context: StepExecuti
     )
 
 
+# upstream: execution/context/system.py, `fetch_external_input_asset_version_info`: look up the
+# partitions definition of the input's asset (`assets_def.specs_by_key[key].partitions_def`), not
+# the AssetsDefinition's single one, which a multi_asset of several definitions does not have
+def _fetch_external_input_asset_version_info(self: StepExecutionContext) -> None:
+    assets_def = self.assets_def
+    if assets_def is not None and (len({s.partitions_def for s in assets_def.specs}) > 1 or _ours(assets_def.node_def.name)):
+        cache = self._data_version_cache  # noqa: SLF001
+        cache.input_asset_version_info = {}
+        cache.is_external_input_asset_version_info_loaded = True
+        return None
+    return _original_fetch_inputs(self)
+
+
+# upstream: there is no switch for it; the nearest is a step whose asset outputs are all
+# `skippable` and recorded by `AssetMaterialization` events not gating its dependants
+def _should_skip_step(self: ActiveExecution, step_key: str) -> bool:
+    return False if _ours(step_key) else _original_should_skip(self, step_key)
+
+
+def _ours(name: str) -> bool:
+    """One of assetpipe's variants steps (pipelines.orchestration.assets): its body records
+    `AssetMaterialization`s with their own data versions, never an `Output`."""
+    return name == MULTI_ASSET or name.startswith(f"{MULTI_ASSET}_")
+
+
 def install() -> bool:
     """Install the caches (idempotent); False when this Dagster version is not one they were
     checked against, in which case Dagster runs unpatched (correct, only slower at scale)."""
@@ -111,6 +159,8 @@ def install() -> bool:
     AssetsDefinition.asset_and_check_keys = property(_asset_and_check_keys)  # type: ignore[method-assign]
     StepExecutionContext.get_output_asset_keys = _get_output_asset_keys  # type: ignore[method-assign]
     AssetCheckResult.to_asset_check_evaluation = _to_asset_check_evaluation  # type: ignore[method-assign]
+    StepExecutionContext.fetch_external_input_asset_version_info = _fetch_external_input_asset_version_info  # type: ignore[method-assign]
+    ActiveExecution._should_skip_step = _should_skip_step  # type: ignore[method-assign]  # noqa: SLF001
     return True
 
 
@@ -119,8 +169,10 @@ def supported() -> bool:
 
 
 def applied() -> bool:
-    """All three caches are in place."""
+    """All five patches are in place."""
     entity = AssetsDefinition.__dict__.get("asset_and_check_keys")
     return (isinstance(entity, property) and entity.fget is _asset_and_check_keys
             and StepExecutionContext.get_output_asset_keys is _get_output_asset_keys
-            and AssetCheckResult.to_asset_check_evaluation is _to_asset_check_evaluation)
+            and AssetCheckResult.to_asset_check_evaluation is _to_asset_check_evaluation
+            and StepExecutionContext.fetch_external_input_asset_version_info is _fetch_external_input_asset_version_info
+            and ActiveExecution._should_skip_step is _should_skip_step)  # noqa: SLF001

@@ -1,31 +1,43 @@
-"""What Dagster records of each built variant: the materialization (preview first, then prompt,
-vendor, cost, latency, request id, path, cache key) and its check results."""
+"""What Dagster records of each built variant: a materialization of its partition (preview first,
+then prompt, vendor, cost, latency, request id, path, cache key) and its check evaluations.
+
+Each variant costs a few events whatever the size of the catalog, so each is kept small: the
+preview is a link to the image served by `assetpipe ui` (made once per image, when first viewed),
+not pixels in the event. Measured: bench/README.md ("Recording").
+"""
 
 from __future__ import annotations
 
-import base64
-import io
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import dagster as dg
-from PIL import Image
+from dagster._core.definitions.data_version import (
+    DATA_VERSION_IS_USER_PROVIDED_TAG,
+    DATA_VERSION_TAG,
+)
 
 from pipelines.engine.outcome import Outcome
-from pipelines.engine.render import flatten, load_image
-from pipelines.orchestration.keys import variant_key
-from pipelines.outputs.preview import thumbnail_data_uri
+from pipelines.orchestration.keys import asset_key, partition_key
+from pipelines.orchestration.specs import PLAN_CHECK
 from pipelines.plan.plan import Planned
 
+# served by the webserver of `assetpipe ui` (pipelines/orchestration/webserver.py)
+PREVIEW_PATH = "/assetpipe/preview/"
+IMAGE_PATH = "/assetpipe/image/"
 
-def results_of(out: Outcome) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+
+def preview_md(blob: str) -> str:
+    """A preview large enough to read a headline, linked to the full image."""
+    return f"[![preview]({PREVIEW_PATH}{blob})]({IMAGE_PATH}{blob})"
+
+
+def materialization(out: Outcome) -> dg.AssetMaterialization:
     p: Planned = out.planned
     v, rec = p.variant, out.record
-    key = variant_key(v)
     cost = float(rec.get("cost_usd") or 0.0)
     takes = len(out.takes) or 1
-    meta: dict[str, Any] = _previews(out.output_path)  # first: the asset page lists them on top
-    meta.update({
+    meta: dict[str, Any] = {
+        "preview": dg.MetadataValue.md(preview_md(rec["blob"])),  # first: the page lists it on top
         "prompt": dg.MetadataValue.text(v.prompt or ""),
         # who made these bytes: a cache hit may come from another vendor than the catalog names now
         "vendor": rec.get("provider") or "", "model": rec.get("model") or v.model,
@@ -39,47 +51,41 @@ def results_of(out: Outcome) -> Iterator[dg.MaterializeResult | dg.AssetCheckRes
         "path": dg.MetadataValue.path(str(out.output_path)),
         "cache_key": p.cache_key,
         "sha256": rec["blob"],
-    })
+    }
     if out.planned.max_takes > 1 or takes > 1:
         meta["takes"] = dg.MetadataValue.int(takes)  # how many takes this build needed
         meta["take"] = dg.MetadataValue.int(out.planned.take + 1)  # which one is the image (1 = the first)
-    yield dg.MaterializeResult(asset_key=key, data_version=dg.DataVersion(rec["blob"]), metadata=meta)
+    if v.text:
+        meta["expected_text"] = dg.MetadataValue.text(" | ".join(v.text))
+    return dg.AssetMaterialization(
+        asset_key=asset_key(v), partition=partition_key(v), metadata=meta,
+        tags={DATA_VERSION_TAG: rec["blob"], DATA_VERSION_IS_USER_PROVIDED_TAG: "true"},
+    )
+
+
+def check_evaluations(out: Outcome, selected: set[dg.AssetCheckKey] | None = None) -> list[dg.AssetCheckEvaluation]:
+    """The variant's checks, for its partition; `selected` leaves out checks the run did not select.
+    A run that selected the `plan` check (a UI launch does) says the variant is now fresh."""
+    v = out.planned.variant
+    key, part = asset_key(v), partition_key(v)
+    evals = []
+    if selected is not None and dg.AssetCheckKey(key, PLAN_CHECK) in selected:
+        evals.append(dg.AssetCheckEvaluation(
+            asset_key=key, check_name=PLAN_CHECK, passed=True, partition=part, severity=dg.AssetCheckSeverity.WARN,
+            description="fresh: built from the catalog as it is", metadata={"status": "fresh"}))
     for c in out.checks:
+        if selected is not None and dg.AssetCheckKey(key, c.name) not in selected:
+            continue
         metadata = {k: _meta_val(val) for k, val in c.metadata.items()}
         if c.skipped:  # not run: never passed; a WARN failure that says so and how to fix it
             metadata["skipped"] = True
-        yield dg.AssetCheckResult(
-            asset_key=key, check_name=c.name, passed=c.passed and not c.skipped,
+        evals.append(dg.AssetCheckEvaluation(
+            asset_key=key, check_name=c.name, passed=c.passed and not c.skipped, partition=part,
             severity=dg.AssetCheckSeverity.ERROR if c.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
             description=f"NOT RUN: {c.description}" if c.skipped else c.description, metadata=metadata,
-        )
-
-
-# The UI shows a markdown value inline only under 1,000 characters (longer ones behind a
-# "[Show Markdown]" button): the inline thumbnail is a WebP small enough for that.
-INLINE_MD_LIMIT = 1000
-
-
-def _previews(path: Path) -> dict[str, dg.MetadataValue]:
-    try:
-        return {"preview": dg.MetadataValue.md(inline_thumbnail_md(path)),
-                "preview_256px": dg.MetadataValue.md(f"![preview]({thumbnail_data_uri(path, max_px=256)})")}
-    except Exception as exc:  # a preview is a nicety: never fail a build over it
-        return {"preview": dg.MetadataValue.text(f"no preview: {exc}")}
-
-
-def inline_thumbnail_md(path: Path) -> str:
-    img = flatten(load_image(path))
-    for max_px in (96, 80, 64, 48, 32):
-        thumb = img.copy()
-        thumb.thumbnail((max_px, max_px), Image.LANCZOS)
-        for quality in (60, 40, 25):
-            buf = io.BytesIO()
-            thumb.save(buf, "WEBP", quality=quality, method=6)
-            md = f"![preview](data:image/webp;base64,{base64.b64encode(buf.getvalue()).decode('ascii')})"
-            if len(md) < INLINE_MD_LIMIT:
-                return md
-    return "![preview]()"  # unreachable for real images: 32 px at quality 25 is ~300 bytes
+            blocking=c.name == "text_ok",
+        ))
+    return evals
 
 
 def _meta_val(v: Any) -> Any:

@@ -1,8 +1,8 @@
 """Review decisions as Dagster sees them: the one module where review meets Dagster.
 
-- `record_decisions`: approve / reject record a runless observation on the variant's asset
-  (metadata: review_state, reviewer, note, sha256, take), so its timeline shows who approved or
-  rejected which take. Observations carry no data version: they never touch staleness.
+- `record_decisions`: approve / reject record a runless observation on the variant's partition of
+  its asset (metadata: review_state, reviewer, note, sha256, take), so its timeline shows who
+  approved or rejected which take. Observations carry no data version: they never touch staleness.
 - `after_run`: at the end of every run of the variants (CLI, UI, schedule) the published mirror is
   brought in line with approvals.yaml, and the run reports how many variants of its campaign(s)
   await review: in its log and as the run tag `assetpipe/awaiting_review`.
@@ -15,7 +15,8 @@ from typing import Iterable
 import dagster as dg
 
 from pipelines.orchestration.instance import instance
-from pipelines.orchestration.keys import CAMPAIGN_TAG, variant_key
+from pipelines.orchestration.keys import CAMPAIGN_TAG, asset_key, partition_key
+from pipelines.plan.plan import Plan
 from pipelines.plan.project import Project
 from pipelines.review import publish
 from pipelines.review.actions import Decision
@@ -36,7 +37,7 @@ def record_decisions(project: Project, decisions: Iterable[Decision], inst=None)
         e = d.entry
         state = "approved" if e.status == "approved" else "rejected"
         inst.report_runless_asset_event(dg.AssetObservation(
-            asset_key=variant_key(by_key[d.key]),
+            asset_key=asset_key(by_key[d.key]), partition=partition_key(by_key[d.key]),
             description=f"{state} by {e.by}" + (f": {e.note}" if e.note else ""),
             metadata={"review_state": state, "reviewer": e.by, "note": e.note or "", "sha256": e.sha256,
                       "take": e.take, "at": e.at},
@@ -44,9 +45,10 @@ def record_decisions(project: Project, decisions: Iterable[Decision], inst=None)
     return len(todo)
 
 
-def after_run(context, project: Project, selected: set[str]) -> int:
-    """Publish, then count the variants of the run's campaign(s) that await review; returns it."""
-    plan = project.plan()
+def after_run(context, project: Project, selected: set[str], plan: Plan | None = None) -> int:
+    """Publish, then count the variants of the run's campaign(s) that await review; returns it.
+    `selected`: keys or ids that start with their campaign; `plan`: the plan after the run, if made."""
+    plan = project.plan() if plan is None else plan
     report = publish.sync(project, plan)
     for problem in report.problems if report else []:
         context.log.warning(f"publish: {problem}")

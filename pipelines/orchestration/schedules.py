@@ -1,13 +1,19 @@
 """A campaign's `schedule:` as a Dagster schedule that builds only what is missing or changed.
 
-At each tick the schedule plans the campaign (as `assetpipe build --select <campaign>` would, so a
-missing upstream in another campaign comes along) and requests a run of exactly those variants,
-or skips the tick with the reason when every variant is fresh.
+Each scheduled campaign gets its own job, `<campaign>_build`, over its assets and the upstream
+assets they read (a missing upstream in another campaign comes along, as with `assetpipe build
+--select <campaign>`), so the UI lists the schedule on those assets only. Dagster refuses a job
+over assets with different partitions definitions (each catalog asset has its own variants) except
+for its implicit job of all assets; `CampaignJob` is a job resolved the way that one is.
+
+At each tick the schedule plans the campaign and requests a run of the assets with something to
+do, tagged with the campaign's selection: the run plans again when it starts and builds exactly
+the missing or changed variants. When every variant is fresh the tick skips, saying so.
 
 A code location reads the catalog once, when it loads. A tick that finds the YAML on disk no longer
 matching what was loaded skips, saying so: requesting a run from the old reading could pay for
-variants that were edited or removed since. Reloading the code location (UI: Deployment > Reload,
-or "Reload definitions" on the asset graph) makes the UI and the schedules see the edit.
+variants that were edited or removed since. `assetpipe ui` reloads the code location itself when
+the catalog changes on disk.
 """
 
 from __future__ import annotations
@@ -16,23 +22,64 @@ import hashlib
 import json
 
 import dagster as dg
+from dagster._core.definitions.assets.job.asset_job import build_asset_job, get_asset_graph_for_job
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from pipelines.errors import CatalogError
 from pipelines.orchestration.keys import (
     CAMPAIGN_TAG,
     ESTIMATE_TAG,
+    SELECT_TAG,
+    asset_key_of,
+    job_name,
     schedule_name,
-    variant_key,
 )
 from pipelines.plan.keys import key_doc
 from pipelines.plan.project import Project
 from pipelines.plan.worklist import held_closure, plan_build
 
 
-def build_schedules(project: Project, job) -> list[dg.ScheduleDefinition]:
+class CampaignJob(UnresolvedAssetJobDefinition):
+    """An asset job over assets with different partitions definitions, resolved as Dagster resolves
+    its implicit job of all assets (`allow_different_partitions_defs=True`)."""
+
+    def resolve(self, asset_graph, default_executor_def=None, resource_defs=None):
+        return build_asset_job(
+            self.name, asset_graph=get_asset_graph_for_job(asset_graph, self.selection, allow_different_partitions_defs=True),
+            description=self.description, tags=self.tags, run_tags=self.run_tags,
+            executor_def=self.executor_def or default_executor_def, resource_defs=resource_defs,
+            allow_different_partitions_defs=True)
+
+
+def campaign_assets(project: Project, campaign: str) -> list[str]:
+    """The campaign's catalog assets and every upstream asset they read, transitively."""
+    ups: dict[str, set[str]] = {}
+    for v in project.variants:
+        ups.setdefault(v.asset_id, set()).update("/".join(i.ref.split("/", 2)[:2]) for i in v.inputs
+                                                 if i.kind == "upstream")
+    todo = [a for a in ups if a.split("/", 1)[0] == campaign]
+    seen = set(todo)
+    while todo:
+        for up in ups.get(todo.pop(), ()):
+            if up not in seen:
+                seen.add(up)
+                todo.append(up)
+    return [a for a in ups if a in seen]  # catalog order
+
+
+def build_schedules(project: Project) -> tuple[list, list[dg.ScheduleDefinition]]:
+    """(the scheduled campaigns' jobs, their schedules)."""
     loaded = spec_fingerprint(project)
-    return [_schedule(project, job, cf.spec.campaign, cf.spec.schedule, loaded)
-            for cf in project.catalog.campaigns if cf.spec.schedule]
+    jobs, schedules = [], []
+    for cf in project.catalog.campaigns:
+        if not cf.spec.schedule:
+            continue
+        campaign = cf.spec.campaign
+        job = CampaignJob(name=job_name(campaign), description=f"Build {campaign} (and the upstream assets it reads)",
+                          selection=dg.AssetSelection.assets(*[asset_key_of(a) for a in campaign_assets(project, campaign)]))
+        jobs.append(job)
+        schedules.append(_schedule(project, job, campaign, cf.spec.schedule, loaded))
+    return jobs, schedules
 
 
 def spec_fingerprint(project: Project) -> str:
@@ -52,10 +99,11 @@ def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
         stale = reload_needed(project, loaded)
         if stale:
             return dg.SkipReason(stale)
+        terms = [f"{campaign}/*"]
         # the batch lane first: finished batches into the store, then what goes into batches now;
         # the run below only gets what the sync engine does (cache hits, renders, the sync lane)
         try:
-            todo, estimate, note, held = batch_tick(project, [f"{campaign}/*"])
+            todo, estimate, note, held = batch_tick(project, terms)
         except CatalogError as exc:  # approvals.yaml (read at every plan) does not parse
             return dg.SkipReason(f"{len(exc.issues)} problem(s), first: {exc.issues[0]}; fix it")
         if not todo:
@@ -64,8 +112,9 @@ def _schedule(project: Project, job, campaign: str, cron: str, loaded: str):
                                      "(see `assetpipe plan`); nothing else to build" + (f"; {note}" if note else ""))
             return dg.SkipReason(note or f"{campaign}: all {_count(project, campaign)} variants are fresh")
         return dg.RunRequest(
-            asset_selection=[variant_key(p.variant) for p in todo],
-            tags={CAMPAIGN_TAG: campaign, ESTIMATE_TAG: f"{estimate:.2f}"},
+            asset_selection=[asset_key_of(a) for a in dict.fromkeys(p.variant.asset_id for p in todo)],
+            tags={CAMPAIGN_TAG: campaign, ESTIMATE_TAG: f"{estimate:.2f}", SELECT_TAG: json.dumps(terms),
+                  "assetpipe/variants": str(len(todo))},
         )
 
     return _tick

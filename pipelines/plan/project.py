@@ -16,6 +16,7 @@ from pipelines.cache.batches import open_keys
 from pipelines.cache.hashing import FileHasher
 from pipelines.cache.journal import StoreJournal
 from pipelines.cache.store import Store
+from pipelines.catalog.expanded import expanded
 from pipelines.catalog.loader import Catalog, load_catalog
 from pipelines.catalog.variant import Variant
 from pipelines.catalog.variants import expand
@@ -43,7 +44,7 @@ class Project:
     @classmethod
     def load(cls, root: Path | str) -> "Project":
         catalog = load_catalog(root, partial=True)  # expand() reports loading problems with its own
-        variants = expand(catalog)
+        variants = expanded(catalog, expand)  # remembered while the catalog's files are unchanged
         coordinator = coordinator_for(catalog.settings.coordination, catalog.state_dir / "locks",
                                       source=f"{catalog.settings_lines.path}:{catalog.settings_lines.line(('coordination',))}")
         store = Store(catalog.cache_url, leases=coordinator)
@@ -107,18 +108,28 @@ class Project:
     def provider_issues(self) -> list[CatalogIssue]:
         """What the configured vendors cannot do, found before anything is spent."""
         issues = []
+        # a vendor's answer depends on the operation and the number of inputs, not on the variant:
+        # asked once per kind of request (100,000 variants are a handful of kinds)
+        seen: dict[tuple, list[str]] = {}
         for v in self.variants:
             if v.provider is None:
                 continue
-            try:
-                provider = self.pool.get(v.provider)
-            except Exception as exc:  # unknown type, bad options
-                issues.append(_at(v.source, f"provider {v.provider!r}: {exc}"))
-                continue
-            for problem in provider.problems(estimate_request(v)):
-                issues.append(_at(v.source, f"{v.key}: {problem}"))
+            n_images = sum(i.role == "image" for i in v.inputs)
+            has_mask = any(i.role == "mask" for i in v.inputs)
+            kind = (v.provider, v.operation, n_images, has_mask)
+            if kind not in seen:
+                seen[kind] = self._problems(v, n_images, has_mask)
+            issues.extend(_at(v.source, message if whole else f"{v.key}: {message}") for message, whole in seen[kind])
         issues += [_at(v.source, f"{v.key}: {problem}") for v, problem in lanes.lane_problems(self)]
         return issues
+
+    def _problems(self, v: Variant, n_images: int, has_mask: bool) -> list[tuple[str, bool]]:
+        """(message, about the provider as a whole rather than this variant's request)."""
+        try:
+            provider = self.pool.get(v.provider)
+        except Exception as exc:  # unknown type, bad options
+            return [(f"provider {v.provider!r}: {exc}", True)]
+        return [(p, False) for p in provider.problems(estimate_request(v))]
 
     def validate(self) -> None:
         issues = self.provider_issues()

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import pytest
 from tests.helpers.paths import script
 
 WEBSERVER = script("dagster-webserver")
+ASSETPIPE_WEBSERVER = (sys.executable, "-m", "pipelines.orchestration.webserver")
 DAEMON = script("dagster-daemon")
 # No telemetry and no update checks: the only network here is loopback.
 INSTANCE_YAML = "telemetry:\n  enabled: false\n"
@@ -128,6 +130,25 @@ class GraphQL:
             out["/".join(node["assetKey"]["path"])] = node
         return out
 
+    def partitions(self, key: Sequence[str]) -> dict[str, Any]:
+        """A partitioned asset's partition keys, materialized and failed ones, and for each check
+        its succeeded and failed partitions."""
+        node = self.query(
+            """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { __typename ... on AssetNode {
+                 partitionKeys
+                 assetPartitionStatuses { ... on DefaultPartitionStatuses { materializedPartitions failedPartitions } }
+                 assetChecksOrError { ... on AssetChecks { checks { name
+                   partitionStatuses { ... on AssetCheckDefaultPartitionStatuses {
+                     succeededPartitions failedPartitions skippedPartitions } } } } } } } }""",
+            {"key": {"path": list(key)}})["assetNodeOrError"]
+        if node["__typename"] != "AssetNode":
+            raise GraphQLError(node)
+        statuses = node["assetPartitionStatuses"]
+        checks = {c["name"]: c["partitionStatuses"] or {} for c in node["assetChecksOrError"].get("checks", [])}
+        return {"keys": node["partitionKeys"], "materialized": set(statuses["materializedPartitions"]),
+                "failed": set(statuses["failedPartitions"]),
+                "checks": {n: {k: set(v) for k, v in c.items()} for n, c in checks.items()}}
+
     def asset_checks(self, key: Sequence[str]) -> list[dict[str, Any]]:
         data = self.query(
             """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { __typename
@@ -202,10 +223,12 @@ def start_webserver(
     cwd: Path | None = None,
     daemon: bool = False,
     timeout_s: float = 90.0,
+    server: Sequence[str] = (str(WEBSERVER),),
 ) -> Webserver:
     """Start dagster-webserver for `target_args` (e.g. ["-w", "workspace.yaml"], ["-m", "pkg.defs"],
     ["-f", "defs.py"]) and wait until every code location has loaded. `daemon=True` also starts
-    dagster-daemon, which runs queued runs, schedules and sensors."""
+    dagster-daemon, which runs queued runs, schedules and sensors. `server` is the command that
+    serves (assetpipe's own: ASSETPIPE_WEBSERVER, Dagster's plus the catalog's images)."""
     home = prepare_home(Path(dagster_home))
     port = free_port()
     log_path = home / f"webserver-{port}.log"
@@ -215,7 +238,7 @@ def start_webserver(
     try:
         ui.procs.append(
             subprocess.Popen(
-                [str(WEBSERVER), "-h", "127.0.0.1", "-p", str(port), *target_args],
+                [*server, "-h", "127.0.0.1", "-p", str(port), *target_args],
                 env=full_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         )

@@ -23,26 +23,27 @@ from tests.text_samples import needs_ocr
 
 pytestmark = [pytest.mark.slow, needs_ocr("en", "de", "zh-CN")]
 
-POSTER = dg.AssetKey(["brewlab_launch", "launch_poster", "launch_poster_en_1024x1536"])
-STORY = dg.AssetKey(["brewlab_launch", "poster_story", "poster_story_en"])
+# (catalog asset, variant): a variant is a partition of its asset
+POSTER = (dg.AssetKey(["brewlab_launch", "launch_poster"]), "en/1024x1536")
+STORY = (dg.AssetKey(["brewlab_launch", "poster_story"]), "en")
 SELECT = "+brewlab_launch/poster_story/en"  # the English story and the poster it is cut from
 
 
-def _last_run(catalog: Path, monkeypatch) -> tuple[set[dg.AssetKey], dict[tuple[dg.AssetKey, str], object], object]:
-    """(materialized keys, {(key, check name): evaluation}, the run) of the latest run in the
-    catalog's instance."""
+def _last_run(catalog: Path, monkeypatch) -> tuple[set[tuple], dict[tuple, object], object]:
+    """(materialized (key, partition)s, {((key, partition), check name): evaluation}, the run) of
+    the latest run in the catalog's instance."""
     home = catalog / ".assetpipe" / "dagster"
     monkeypatch.setenv("DAGSTER_HOME", str(home))  # as `assetpipe ui` sets it for the webserver
     with dg.DagsterInstance.from_config(str(home)) as instance:
         run = instance.get_runs(limit=1)[0]
         logs = instance.all_logs(run.run_id)
-    mats = {e.dagster_event.asset_key for e in logs
+    mats = {(e.dagster_event.asset_key, e.dagster_event.partition) for e in logs
             if e.dagster_event and e.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION}
     evals = {}
     for e in logs:
         if e.dagster_event and e.dagster_event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             ev = e.dagster_event.event_specific_data
-            evals[(ev.asset_key, ev.check_name)] = ev
+            evals[((ev.asset_key, ev.partition), ev.check_name)] = ev
     return mats, evals, run
 
 
@@ -137,5 +138,5 @@ def test_a_failed_text_check_with_nothing_downstream_is_reported_as_itself(catal
     assert "the Dagster run failed" not in out + err and "FAILED brewlab_launch" not in out
     assert code == 1 and "check failed: brewlab_launch/launch_poster/en/1536x1024: text_ok" in err
     mats, evals, run = _last_run(catalog, monkeypatch)
-    wide = dg.AssetKey(["brewlab_launch", "launch_poster", "launch_poster_en_1536x1024"])
+    wide = (dg.AssetKey(["brewlab_launch", "launch_poster"]), "en/1536x1024")
     assert mats == {wide} and not evals[(wide, "text_ok")].passed

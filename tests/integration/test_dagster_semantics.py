@@ -1,7 +1,9 @@
-"""Pins the Dagster 1.13 behaviours that assets.py, checks.py and schedules.py are built on.
+"""Pins the Dagster 1.13 behaviours that the orchestration layer is built on: one subsettable
+multi_asset of catalog assets partitioned by variant, each with its own partitions definition.
 
 If a Dagster upgrade changes one of these, this file says which assumption broke before the
-product tests fail in a more puzzling way.
+product tests fail in a more puzzling way. (The workarounds themselves are tested in
+test_scaling_dagster.py.)
 """
 
 from __future__ import annotations
@@ -14,137 +16,145 @@ from dagster._core.definitions.data_version import (
     DATA_VERSION_IS_USER_PROVIDED_TAG,
     DATA_VERSION_TAG,
 )
+from dagster._core.remote_representation.external_data import RepositorySnap
 
-GEN = dg.AssetKey(["camp", "poster", "en"])
-EDIT = dg.AssetKey(["camp", "poster_loft", "en"])
-RENDITION = dg.AssetKey(["camp", "poster_story", "en"])
+GEN = dg.AssetKey(["camp", "poster"])
+EDIT = dg.AssetKey(["camp", "poster_loft"])
+OTHER = dg.AssetKey(["other", "banner"])
 REF = dg.AssetKey(["refs", "product.png"])
+GEN_PARTS = dg.StaticPartitionsDefinition(["en/1024x1536", "de/1024x1536", "en/1536x1024"])
+EDIT_PARTS = dg.StaticPartitionsDefinition(["en", "de"])
+OTHER_PARTS = dg.StaticPartitionsDefinition(["default"])
 
 
-def _variants(fail_text: bool = False, skip_checks: frozenset[str] = frozenset()):
-    # One subsettable multi_asset, as pipelines/assets.py builds it.
-    @dg.multi_asset(
-        specs=[
-            dg.AssetSpec(GEN, group_name="camp", code_version="k1"),
-            dg.AssetSpec(EDIT, group_name="camp", code_version="k2", deps=[GEN, REF]),
-            dg.AssetSpec(RENDITION, group_name="camp", code_version="k3", deps=[GEN]),
-        ],
-        check_specs=[
-            dg.AssetCheckSpec("decodes", asset=GEN),
-            dg.AssetCheckSpec("text", asset=GEN, blocking=True),
-            dg.AssetCheckSpec("decodes", asset=EDIT),
-        ],
-        can_subset=True,
-        name="variants",
-    )
-    def variants(context):  # no annotation: under `from __future__ import annotations` Dagster rejects it
-        seen.append((set(context.selected_asset_keys), set(context.selected_asset_check_keys)))
-        text_failed = False
-        for key in (GEN, EDIT, RENDITION):
-            if key not in context.selected_asset_keys:
-                continue
-            if key == RENDITION and text_failed:
-                continue  # held back: Dagster does not block within one step, the engine must
-            yield dg.MaterializeResult(asset_key=key, data_version=dg.DataVersion(f"v-{key.path[1]}"))
-            for name in ("decodes", "text"):
-                check_key = dg.AssetCheckKey(key, name)
-                if check_key in context.selected_asset_check_keys and name not in skip_checks:
-                    passed = not (fail_text and name == "text")
-                    text_failed |= not passed
-                    yield dg.AssetCheckResult(asset_key=key, check_name=name, passed=passed,
-                                              severity=dg.AssetCheckSeverity.ERROR)
-
-    seen: list = []
-    return variants, seen
-
-
-def _run(assets, selection=None):
+def _variants(seen: list | None = None):
+    """As pipelines/orchestration/assets.py builds it: a `where:` pairing as a static mapping."""
+    mapping = dg.StaticPartitionMapping({"en/1024x1536": "en", "de/1024x1536": "de"})
+    specs = [dg.AssetSpec(GEN, partitions_def=GEN_PARTS, skippable=True),
+             dg.AssetSpec(EDIT, partitions_def=EDIT_PARTS, skippable=True,
+                          deps=[dg.AssetDep(GEN, partition_mapping=mapping), REF]),
+             dg.AssetSpec(OTHER, partitions_def=OTHER_PARTS, skippable=True)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = dg.materialize(assets, instance=dg.DagsterInstance.ephemeral(), selection=selection,
-                                raise_on_error=False)
-    mats = {e.asset_key for e in result.get_asset_materialization_events()}
-    checks = {(e.asset_key, e.check_name): e.passed for e in result.get_asset_check_evaluations()}
-    return result, mats, checks
+        checks = [dg.AssetCheckSpec("image_ok", asset=s.key, partitions_def=s.partitions_def) for s in specs]
+
+    @dg.multi_asset(specs=specs, check_specs=checks, can_subset=True, name="variants",
+                    backfill_policy=dg.BackfillPolicy.single_run())
+    def variants(context):  # no annotation: under `from __future__ import annotations` Dagster rejects it
+        if context.has_partition_key or context.has_partition_key_range:
+            rng = context.partition_key_range
+            todo = [(k, p) for k in context.selected_asset_keys
+                    for p in context.assets_def.specs_by_key[k].partitions_def.get_partition_keys_in_range(rng)]
+        else:
+            todo = [(k, p) for k in sorted(context.selected_asset_keys, key=lambda k: k.path)
+                    for p in context.assets_def.specs_by_key[k].partitions_def.get_partition_keys()]
+        if seen is not None:
+            seen.append(sorted(todo, key=str))
+        for key, part in todo:
+            yield dg.AssetMaterialization(asset_key=key, partition=part,
+                                          tags={DATA_VERSION_TAG: f"v-{part}", DATA_VERSION_IS_USER_PROVIDED_TAG: "true"})
+            context.log_event(dg.AssetCheckEvaluation(asset_key=key, check_name="image_ok", passed=True, partition=part))
+
+    return variants
 
 
-def test_a_subset_selects_only_the_checks_of_the_selected_assets():
-    variants, seen = _variants()
-    result, mats, checks = _run([variants], selection=[EDIT])
-    assert result.success and mats == {EDIT}
-    assert seen == [({EDIT}, {dg.AssetCheckKey(EDIT, "decodes")})]
-    assert checks == {(EDIT, "decodes"): True}
+def _job(assets=None, **defs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dg.Definitions(assets=assets or [_variants()], **defs).resolve_implicit_global_asset_job_def()
 
 
-def test_checks_can_be_selected_apart_from_their_asset_checks():
-    variants, seen = _variants()
-    only_text = dg.AssetSelection.assets(GEN).without_checks() | dg.AssetSelection.checks(dg.AssetCheckKey(GEN, "text"))
-    result, mats, checks = _run([variants], selection=only_text)
-    assert result.success and mats == {GEN}
-    assert seen[0][1] == {dg.AssetCheckKey(GEN, "text")}
+def _materialized(instance, key) -> set[str]:
+    return set(instance.get_materialized_partitions(key))
 
 
-def test_a_selected_check_or_asset_not_yielded_is_not_an_error():
-    variants, _ = _variants(skip_checks=frozenset({"decodes"}))
-    result, mats, checks = _run([variants], selection=[GEN])
-    assert result.success and mats == {GEN}
-    assert checks == {(GEN, "text"): True}
+def test_different_partitions_in_one_multi_asset_need_can_subset_and_only_the_implicit_job_takes_them():
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="can_subset"):
+        dg.multi_asset(specs=[dg.AssetSpec(GEN, partitions_def=GEN_PARTS),
+                              dg.AssetSpec(OTHER, partitions_def=OTHER_PARTS)], name="x")(lambda: None)
+    job = dg.define_asset_job("campaign", selection=[GEN, EDIT])
+    with pytest.raises(dg.DagsterInvalidDefinitionError):  # hence CampaignJob (schedules.py)
+        dg.Definitions(assets=[_variants()], jobs=[job]).resolve_job_def("campaign")
+    assert _job() is not None
 
 
-def test_a_failed_blocking_check_fails_the_step_but_does_not_stop_assets_in_the_same_step():
-    variants, _ = _variants(fail_text=True)
-    result, mats, checks = _run([variants])
-    assert checks[(GEN, "text")] is False
-    # The edit was still materialized: blocking only gates *other steps*. Our body held back
-    # the rendition itself; Dagster then fails the step (and the run) at its end.
-    assert mats == {GEN, EDIT}
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "blocking asset check failed with ERROR severity" in failure.event_specific_data.error.message
+def test_an_unpartitioned_run_records_exactly_the_partitions_its_body_names(tmp_path):
+    seen: list = []
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = _job([_variants(seen)]).execute_in_process(instance=instance, asset_selection=[GEN, OTHER])
+        assert result.success
+        assert _materialized(instance, GEN) == set(GEN_PARTS.get_partition_keys())
+        assert _materialized(instance, OTHER) == {"default"} and not _materialized(instance, EDIT)
+        record = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=GEN, asset_partitions=["de/1024x1536"]), limit=1).records[0]
+        assert record.asset_materialization.tags[DATA_VERSION_TAG] == "v-de/1024x1536"
+        evals = result.get_asset_check_evaluations()
+        assert {(e.asset_key, e.partition) for e in evals} == {(GEN, p) for p in GEN_PARTS.get_partition_keys()} | {
+            (OTHER, "default")}
 
 
-def test_schedule_asks_for_a_subset_or_skips():
-    variants, _ = _variants()
-    todo: list[dg.AssetKey] = []
-
-    @dg.schedule(cron_schedule="0 6 * * 1", target=dg.AssetSelection.groups("camp"), name="camp_schedule")
-    def camp_schedule(context: dg.ScheduleEvaluationContext):
-        if not todo:
-            return dg.SkipReason("nothing changed")
-        return dg.RunRequest(asset_selection=list(todo))
-
-    defs = dg.Definitions(assets=[variants], schedules=[camp_schedule])
-    sched = defs.get_schedule_def("camp_schedule")
-    instance = dg.DagsterInstance.ephemeral()
-    with dg.build_schedule_context(instance=instance) as ctx:
-        tick = sched.evaluate_tick(ctx)
-    assert tick.skip_message == "nothing changed" and not tick.run_requests
-    todo.append(EDIT)
-    with dg.build_schedule_context(instance=instance) as ctx:
-        tick = sched.evaluate_tick(ctx)
-    assert [r.asset_selection for r in tick.run_requests] == [[EDIT]]
-    assert tick.run_requests[0].tags["dagster/schedule_name"] == "camp_schedule"
+def test_one_partition_and_a_range_are_what_a_ui_launch_and_backfill_send(tmp_path):
+    seen: list = []
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        job = _job([_variants(seen)])
+        assert job.execute_in_process(instance=instance, asset_selection=[EDIT], partition_key="de").success
+        assert seen[-1] == [(EDIT, "de")]
+        tags = {"dagster/asset_partition_range_start": "en/1024x1536", "dagster/asset_partition_range_end": "de/1024x1536"}
+        assert job.execute_in_process(instance=instance, asset_selection=[GEN], tags=tags).success
+        assert seen[-1] == sorted([(GEN, "en/1024x1536"), (GEN, "de/1024x1536")], key=str)
 
 
-def test_a_runless_observation_sets_a_source_data_version_that_provenance_records():
-    variants, _ = _variants()
+def test_without_the_patch_an_unpartitioned_run_fails_once_an_outside_upstream_partition_exists(tmp_path):
+    # the 1.13 step-start crash that patches._fetch_external_input_asset_version_info avoids
+    from pipelines.orchestration import patches
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        job = _job()
+        assert job.execute_in_process(instance=instance, asset_selection=[GEN], partition_key="en/1024x1536").success
+        saved = dg._core.execution.context.system.StepExecutionContext.fetch_external_input_asset_version_info
+        try:
+            dg._core.execution.context.system.StepExecutionContext.fetch_external_input_asset_version_info = \
+                patches._original_fetch_inputs
+            result = job.execute_in_process(instance=instance, asset_selection=[EDIT, OTHER], raise_on_error=False)
+        finally:
+            dg._core.execution.context.system.StepExecutionContext.fetch_external_input_asset_version_info = saved
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        assert "different PartitionsDefinitions" in failure.step_failure_data.error.message
+
+
+def test_a_schedule_is_listed_on_the_assets_of_its_job_and_never_for_the_implicit_job():
+    job = dg.define_asset_job("other_job", selection=[OTHER])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+
+        @dg.schedule(cron_schedule="0 6 * * 1", job_name="__ASSET_JOB", name="implicit")
+        def implicit(_ctx):
+            return dg.SkipReason("-")
+
+        @dg.schedule(cron_schedule="0 6 * * 1", job=job, name="own")
+        def own(_ctx):
+            return dg.SkipReason("-")
+
+        defs = dg.Definitions(assets=[_variants()], jobs=[job], schedules=[implicit, own])
+        snap = RepositorySnap.from_def(defs.get_repository_def())
+    jobs = {n.asset_key: set(n.job_names) for n in snap.asset_nodes}
+    assert jobs[OTHER] == {"__ASSET_JOB", "other_job"} and jobs[GEN] == {"__ASSET_JOB"}
+
+
+def test_two_runless_evaluations_of_one_partition_of_a_check_fail_in_the_stock_storage(tmp_path):
+    # the unique index that BatchingSqliteEventLogStorage works around (the plan check is runless)
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        evaluation = dg.AssetCheckEvaluation(asset_key=GEN, check_name="plan", passed=False, partition="en/1024x1536")
+        instance.report_runless_asset_event(evaluation)
+        with pytest.raises(Exception, match="UNIQUE constraint failed"):
+            instance.report_runless_asset_event(evaluation)
+
+
+def test_a_runless_observation_sets_a_source_data_version():
     instance = dg.DagsterInstance.ephemeral()
     instance.report_runless_asset_event(
         dg.AssetObservation(asset_key=REF, tags={DATA_VERSION_TAG: "sha-1", DATA_VERSION_IS_USER_PROVIDED_TAG: "true"})
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dg.materialize([variants], instance=instance, selection=[GEN, EDIT])
-    record = instance.get_latest_materialization_event(EDIT)
-    tags = record.asset_materialization.tags
-    assert tags[DATA_VERSION_TAG] == "v-poster_loft"  # ours, not a hash Dagster made up
-    assert tags[f"dagster/input_data_version/{REF.to_user_string()}"] == "sha-1"
-    # The upstream materialized earlier in the same step is what the edit's provenance records.
-    assert tags[f"dagster/input_data_version/{GEN.to_user_string()}"] == "v-poster"
-
-
-@pytest.mark.parametrize("flag", [True, False])
-def test_run_request_can_leave_the_stale_filter_to_dagster(flag):
-    # stale_assets_only narrows a request to stale/missing assets in the daemon (sensor and
-    # scheduler); we compute "changed" from our own cache keys instead, but the knob exists.
-    assert dg.RunRequest(asset_selection=[GEN], stale_assets_only=flag).stale_assets_only is flag
+    record = instance.get_latest_data_version_record(REF, is_source=True)
+    assert record.asset_observation.tags[DATA_VERSION_TAG] == "sha-1"

@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers.browser import launch_chromium, open_page, screenshot, settle
-from tests.helpers.webserver import start_webserver
+from tests.helpers.webserver import ASSETPIPE_WEBSERVER, start_webserver
 
 EXAMPLE = ROOT / "assets_spec"
-LOCATION = "pipelines.definitions"
+LOCATION = "assetpipe"
 WIDTH, HEIGHT = 1600, 1000
 # (campaign, file): generations with their edit and renditions; ref images feeding an edit
 LINEAGES = (("brewlab_launch", "lineage.png"), ("cold_brew_summer", "lineage_refs.png"))
-ASSET_PAGE = "brewlab_launch/launch_poster/launch_poster_en_1024x1536"
+ASSET_PAGE = "brewlab_launch/launch_poster?view=partitions&partition=en%2F1024x1536"
 
 
 def build_example(tmp: Path) -> Path:
@@ -44,10 +44,10 @@ def build_example(tmp: Path) -> Path:
 
 
 def node_names(catalog: Path, campaign: str) -> list[str]:
-    from pipelines.orchestration.keys import variant_key
+    """The campaign's catalog assets: a node each, its variants as partitions."""
     from pipelines.plan.project import Project
 
-    return [variant_key(v).path[-1] for v in Project.load(catalog).variants if v.campaign == campaign]
+    return list(dict.fromkeys(v.asset for v in Project.load(catalog).variants if v.campaign == campaign))
 
 
 def lineage(browser, url: str, campaign: str, names: list[str], out: Path) -> Path:
@@ -67,11 +67,11 @@ def lineage(browser, url: str, campaign: str, names: list[str], out: Path) -> Pa
 
 
 def _compact_nodes(page) -> None:
-    # Facets with nothing to say for this catalog (no partitions; one schedule) make every node
-    # twice as tall; the choice is kept in the browser profile, as a user's would be.
+    # Facets with little to say for this catalog (one schedule; the time of the build) make every
+    # node taller; the choice is kept in the browser profile, as a user's would be.
     page.locator("button:has([aria-label=config])").click()
     dialog = page.get_by_role("dialog")
-    for facet in ("Partitions", "Automation", "Latest event"):
+    for facet in ("Automation", "Latest event"):
         dialog.locator("label", has_text=facet).click()
     dialog.get_by_role("button", name="Save").click()
     dialog.wait_for(state="hidden")
@@ -176,10 +176,7 @@ def asset_page(browser, url: str, out: Path) -> Path:
                      height=HEIGHT + 100)
     page.wait_for_function("() => { const i = document.querySelector('img[alt=preview]');"
                            " return i && i.complete && i.naturalWidth > 0; }")
-    # the metadata table (preview first) below the description, the definition on the right
-    page.get_by_text("Metadata", exact=True).first.scroll_into_view_if_needed()
-    page.evaluate("() => { const m = Array.from(document.querySelectorAll('*')).find(e => e.children.length === 0"
-                  " && e.textContent.trim() === 'Description'); if (m) m.scrollIntoView({block: 'start'}); }")
+    # a variant (partition) of the asset: its metadata table, the preview first
     settle(page)
     time.sleep(0.5)
     path = screenshot(page, out / "asset_page.png")
@@ -195,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="assetpipe-shots-") as tmp:
         catalog = args.catalog.resolve() if args.catalog else build_example(Path(tmp))
-        ui = start_webserver(["-m", LOCATION], catalog / ".assetpipe" / "dagster",
-                             env={"ASSETPIPE_CATALOG": str(catalog)}, cwd=ROOT)
+        ui = start_webserver(["-w", str(ROOT / "workspace.yaml")], catalog / ".assetpipe" / "dagster",
+                             env={"ASSETPIPE_CATALOG": str(catalog)}, cwd=ROOT, server=ASSETPIPE_WEBSERVER)
         try:
             with launch_chromium() as browser:
                 for campaign, name in LINEAGES:
