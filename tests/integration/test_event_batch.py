@@ -7,6 +7,9 @@ and data versions, the asset's last materialization, check executions, the run's
 One difference, on purpose: a check evaluation logged without a target materialization targets its
 partition's latest one, as Dagster's own AssetCheckResult does in a step. Written by Dagster's
 storage it targets nothing, and the UI shows every partition of the check "not evaluated".
+
+The same on a real PostgreSQL (a deployment's instance, deploy/dagster.yaml): Dagster's storage
+one event at a time against ours through pipelines/orchestration/pg_batch.py.
 """
 
 from __future__ import annotations
@@ -74,11 +77,16 @@ def _variants(recorded: bool):
     return variants
 
 
-def _instance(home: Path, storage: type) -> dg.DagsterInstance:
+def _instance(home: Path, storage: type | str) -> dg.DagsterInstance:
+    """On one of our SQLite logs (a class), or on PostgreSQL (a database URL) as deployed."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(
-        f"telemetry:\n  enabled: false\nevent_log_storage:\n  module: {storage.__module__}\n"
-        f"  class: {storage.__name__}\n  config:\n    base_dir: {home / 'runs'}\n")
+    if isinstance(storage, str):
+        url = storage.replace("postgresql://", "postgresql+psycopg2://")
+        (home / "dagster.yaml").write_text(f"telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: {url}\n")
+    else:
+        (home / "dagster.yaml").write_text(
+            f"telemetry:\n  enabled: false\nevent_log_storage:\n  module: {storage.__module__}\n"
+            f"  class: {storage.__name__}\n  config:\n    base_dir: {home / 'runs'}\n")
     return dg.DagsterInstance.from_config(str(home))
 
 
@@ -113,7 +121,7 @@ def _facts(instance: dg.DagsterInstance, run_id: str) -> dict:
     return out
 
 
-def _run_and_read(home: Path, storage: type, recorded: bool) -> dict:
+def _run_and_read(home: Path, storage: type | str, recorded: bool) -> dict:
     with _instance(home, storage) as instance:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -130,6 +138,27 @@ def test_a_run_recorded_in_batches_reads_back_as_one_dagster_wrote_event_by_even
     monkeypatch.setattr(recorder, "BATCH", 5)  # checks often land in another batch than their target
     stock = _run_and_read(tmp_path / "stock", PooledSqliteEventLogStorage, recorded=False)
     batched = _run_and_read(tmp_path / "batched", storage, recorded=True)
+    _assert_same(stock, batched)
+
+
+@pytest.mark.slow
+@pytest.mark.deploy
+def test_a_run_recorded_in_batches_on_postgres_reads_back_as_one_dagster_wrote_event_by_event(
+        tmp_path, monkeypatch, postgres, pg_database):
+    from pipelines.orchestration import pg_batch
+
+    monkeypatch.setattr(recorder, "BATCH", 5)
+    written = []
+    monkeypatch.setattr(pg_batch, "store_batch", lambda storage, events, real=pg_batch.store_batch: (
+        written.append(len(events)), real(storage, events))[1])
+    stock = _run_and_read(tmp_path / "stock", postgres.create_database(f"s_{tmp_path.name[-20:]}"), recorded=False)
+    assert not written  # Dagster's own way: no batches
+    batched = _run_and_read(tmp_path / "batched", pg_database, recorded=True)
+    assert written and max(written) == 5  # ours: through pg_batch, in batches
+    _assert_same(stock, batched)
+
+
+def _assert_same(stock: dict, batched: dict) -> None:
     per_partition = {k: batched.pop(k) for k in list(batched) if k[0] in ("check state", "check current")}
     stock = {k: v for k, v in stock.items() if k[0] not in ("check state", "check current")}
     assert len(stock) == 41  # 16 variants: latest and data version each, 2 assets, 3 checks, the run (2)
