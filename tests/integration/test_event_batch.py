@@ -19,6 +19,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from dagster._core.definitions.data_version import (
     DATA_VERSION_IS_USER_PROVIDED_TAG,
     DATA_VERSION_TAG,
@@ -192,3 +195,39 @@ def test_a_runless_evaluation_of_a_partition_replaces_the_last_one_and_is_the_la
             asset_key=GEN, check_name="plan", passed=False, partition="en/s"))
         [info] = instance.event_log_storage.get_asset_check_partition_info([ck])
         assert info.partition_key == "en/s" and info.latest_execution_status.value == "FAILED"
+
+
+@pytest.mark.slow
+@pytest.mark.deploy
+@pytest.mark.parametrize("where", ["postgres", "batching sqlite", "pooled sqlite"])
+def test_plan_checks_written_twice_leave_one_runless_row_per_partition_the_latest(tmp_path, request, where):
+    """`assetpipe plan`'s verdicts (pipelines/orchestration/plan_checks.py): a variant's new
+    runless `plan` evaluation replaces its last one, in whichever storage; each targets its
+    variant's latest materialization, and the UI's current state is the newest verdict."""
+    from pipelines.orchestration.plan_checks import _store
+
+    storage = {"postgres": lambda: request.getfixturevalue("pg_database"),
+               "batching sqlite": lambda: BatchingSqliteEventLogStorage,
+               "pooled sqlite": lambda: PooledSqliteEventLogStorage}[where]()
+    ck = dg.AssetCheckKey(GEN, "plan")
+    with _instance(tmp_path / "home", storage) as instance:
+        for part in ("en/s", "en/m"):
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=GEN, partition=part))
+        target = {part: instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=GEN, asset_partitions=[part]), limit=1).records[0].storage_id for part in ("en/s", "en/m")}
+
+        def verdicts(passed: dict[str, bool]) -> None:
+            _store(instance, [dg.AssetCheckEvaluation(
+                asset_key=GEN, check_name="plan", passed=ok, partition=part, severity=dg.AssetCheckSeverity.WARN,
+                target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=target[part], run_id="", timestamp=1.0)) for part, ok in passed.items()])
+
+        verdicts({"en/s": False, "en/m": False})
+        verdicts({"en/s": True})
+        history = instance.event_log_storage.get_asset_check_execution_history(ck, limit=10)
+        assert sorted((h.status.value, h.partition) for h in history) == [("FAILED", "en/m"), ("SUCCEEDED", "en/s")]
+        infos = instance.event_log_storage.get_asset_check_partition_info([ck])
+        assert sorted((i.partition_key, i.latest_execution_status.value, i.is_current) for i in infos) == [
+            ("en/m", "FAILED", True), ("en/s", "SUCCEEDED", True)]
+        runless = [r.event_log_entry.dagster_event_type for r in instance.get_records_for_run("", limit=100).records]
+        assert runless.count("ASSET_CHECK_EVALUATION") == 3  # every verdict is in the log
