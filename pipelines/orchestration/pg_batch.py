@@ -2,18 +2,22 @@
 in batches, on one connection per batch.
 
 Dagster's PostgresEventLogStorage keeps no connection (NullPool): every statement group opens a new
-one (TCP, a new server backend, ~3-10 ms here). One event costs it two or three (the row and its
+one (TCP, a new server backend, ~3-30 ms here). One event costs it two or three (the row and its
 NOTIFY; the tags and the `asset_keys` row; a check's `asset_check_executions` row), a check
-evaluation another two for its target's lookup, and a `has_table` query each: ~13 connections per
-variant, most of a build's time (bench/README.md, "Workers"). Its `store_event_batch` takes
-materializations or observations only, and files one `asset_keys` row per batch (the last event's).
+evaluation two more for its target's lookup, and a `has_table` query each: 13.5 connections per
+variant measured, most of a build's time (bench/README.md, "Deployment: the instance and
+workers"). Its `store_event_batch` takes materializations or observations only, and files one
+`asset_keys` row per batch (the last event's).
 
 `store_batch` writes the same rows as Dagster's `store_event` would, event by event, on one
 connection:
 
 * the `event_logs` rows in the run's order, each as `_event_to_row` makes it, in multi-row INSERTs
   that Postgres numbers and commits as Dagster's own inserts are (a check evaluation whose target is
-  a materialization of the same batch waits for that row's id: one INSERT per variant, typically);
+  a materialization of the same batch waits for that row's id: one INSERT per variant, typically;
+  not one INSERT per batch with ids drawn ahead from the sequence, which would leave rows
+  uncommitted behind higher committed ids for longer, and readers that follow the log by storage
+  id, a run's live log or a sensor's cursor, could pass them);
 * then, in one transaction: the materializations' indexed tags, each asset key's `asset_keys` row
   from its last materialization (Dagster's `_store_asset_event`), and the check rows: a run's
   evaluation fills its run's existing row for that check and partition (a planned one), as
