@@ -7,7 +7,9 @@
 
 `instance`: `assetpipe build` of a draft catalog (bench/catalogs.py) with the catalog's private
 instance, then with DAGSTER_HOME set to deploy/dagster.yaml on a PostgreSQL server started here
-(Debian's binaries, tests/helpers/services.py); per-variant wall time, ratio Postgres / private.
+(Debian's binaries, tests/helpers/services.py), then the private one again; per-variant wall time,
+ratio Postgres / the mean of the two private runs, the load average before each, and what the
+build cost the server (connections and transactions, from pg_stat_database).
 
 `cpu`: posters drawn by the draft provider with their headline read back by OCR (check_text: auto),
 8 campaigns (8 steps); the code location's build job run by `dagster job execute` with the
@@ -44,6 +46,8 @@ def instance_bench(variants: int) -> dict:
     out: dict = {"variants": variants}
     for kind in ("private", "postgres", "private_again"):
         cat = draft_catalog(WORK / "workers" / f"inst_{kind}", variants)
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        server: dict = {}
         if kind != "postgres":
             t = run_timed(ASSETPIPE + ["--catalog", str(cat), "build"], env_with()).check(kind)
         else:
@@ -55,12 +59,28 @@ def instance_bench(variants: int) -> dict:
                 url = pg.create_database("bench").replace("postgresql://", "postgresql+psycopg2://")
                 env = env_with(DAGSTER_HOME=str(home), DAGSTER_PG_URL=url)
                 run_timed([DAGSTER, "instance", "migrate"], env).check("migrate")
+                before = _server_stats(pg)
                 t = run_timed(ASSETPIPE + ["--catalog", str(cat), "build"], env).check(kind)
-        out[kind] = {"wall_s": round(t.wall_s, 2), "per_variant_ms": round(1000 * t.wall_s / variants, 1)}
-        say(f"  {kind}: {t.wall_s:.1f} s, {1000 * t.wall_s / variants:.1f} ms/variant")
+                server = {k: v - before[k] for k, v in _server_stats(pg).items()}
+        out[kind] = {"wall_s": round(t.wall_s, 2), "per_variant_ms": round(1000 * t.wall_s / variants, 1),
+                     "loadavg_before": load, **({"server": server} if server else {})}
+        say(f"  {kind}: {t.wall_s:.1f} s, {1000 * t.wall_s / variants:.1f} ms/variant (load before: {load})"
+            + (f"; {server}" if server else ""))
     base = (out["private"]["wall_s"] + out["private_again"]["wall_s"]) / 2
     out["ratio_postgres_to_private"] = round(out["postgres"]["wall_s"] / base, 3)
     return out
+
+
+def _server_stats(pg) -> dict[str, int]:
+    """Connections opened to the bench database and transactions committed in it, so far."""
+    import psycopg
+
+    time.sleep(1.5)  # backends report their counters when they exit or idle (PostgreSQL 15)
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        sessions, commits = conn.execute(
+            "SELECT sessions, xact_commit FROM pg_stat_database WHERE datname = 'bench'").fetchone()
+    return {"connections": int(sessions), "transactions": int(commits)}
 
 
 def poster_catalog(dest: Path, posters: int, campaigns: int = 8) -> Path:

@@ -81,8 +81,23 @@ def _deployment_instance(attempts: int = 4):
     finds the schema made. (`dagster instance migrate` once before starting workers avoids it.)"""
     for attempt in range(attempts):
         try:
-            return DagsterInstance.get()
+            inst = DagsterInstance.get()
         except Exception as exc:
             if "already exists" not in str(exc) or attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
+            continue
+        _keep_connections(inst)
+        return inst
+
+
+def _keep_connections(inst) -> None:
+    """Dagster's PostgreSQL storages keep no connection (NullPool): each statement group of each
+    event opens one (~3 per event; a run's start writes a planned event per asset and check, and
+    at load a connection costs 10-30 ms here). A build is one process writing for minutes: it keeps
+    one per storage open (more for other threads), as Dagster's webserver does, through the same
+    call. Statement timeout 0: none of its own (the webserver's 15 s is for UI requests)."""
+    from pipelines.orchestration.pg_batch import is_postgres
+
+    if is_postgres(inst.event_log_storage):
+        inst.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=20)

@@ -105,19 +105,23 @@ def _store(instance, evaluations: list[dg.AssetCheckEvaluation]) -> None:
         dagster_event=DagsterEvent(event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value,
                                    event_specific_data=e, job_name=RUNLESS_JOB_NAME),
     ) for e in evaluations]
+    from pipelines.orchestration import pg_batch
     from pipelines.orchestration.event_batch import BatchingSqliteEventLogStorage
 
-    if not isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage):
-        # another storage (a deployment's Postgres: its batch takes no check evaluations) gets
-        # them one by one, as report_runless_asset_event would send them; a variant's earlier
-        # runless `plan` row goes first (Dagster's unique index takes one per partition; our
-        # SQLite log updates it in place)
-        _clear_runless(instance.event_log_storage, evaluations)
-        for entry in entries:
-            instance.handle_new_event(entry)
+    storage = instance.event_log_storage
+    if isinstance(storage, BatchingSqliteEventLogStorage) or pg_batch.is_postgres(storage):
+        # each replaces its partition's last runless `plan` row, in batches (Dagster's unique index
+        # takes one runless row per partition, and its own store_event inserts a second)
+        write = storage.store_event_batch if isinstance(storage, BatchingSqliteEventLogStorage) else (
+            lambda batch: pg_batch.store_batch(storage, batch))
+        for start in range(0, len(entries), 1000):
+            write(entries[start:start + 1000])
         return
-    for start in range(0, len(entries), 1000):
-        instance.event_log_storage.store_event_batch(entries[start:start + 1000])
+    # another storage gets them one by one, as report_runless_asset_event would send them; a
+    # variant's earlier runless `plan` row goes first
+    _clear_runless(storage, evaluations)
+    for entry in entries:
+        instance.handle_new_event(entry)
 
 
 def _clear_runless(storage, evaluations: list[dg.AssetCheckEvaluation]) -> None:

@@ -10,7 +10,10 @@ The Recorder makes the same events Dagster makes for this step (same type, job, 
 logging tags, message, level) and hands whatever has landed so far to the storage's
 `store_event_batch` in one call: a batch is the backlog, so a slow vendor's variant is written as
 soon as it lands and a burst of cache hits in batches of up to BATCH. Nothing is kept after it is
-written. tests/integration/test_event_batch.py reads back an instance written both ways.
+written. A deployment's PostgreSQL log gets the same batches through
+pipelines/orchestration/pg_batch.py (one connection per batch); any other storage gets the events
+one by one, as Dagster would send them. tests/integration/test_event_batch.py reads back an
+instance written both ways.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializa
 from dagster._core.events.log import EventLogEntry
 from dagster_shared.record import copy
 
+from pipelines.orchestration import pg_batch
 from pipelines.orchestration.event_batch import BatchingSqliteEventLogStorage
 
 BATCH = 1000
@@ -38,10 +42,12 @@ class Recorder:
     def __init__(self, context):
         step = context.get_step_execution_context()
         self.instance = context.instance
-        # our SQLite log writes a mixed batch in one transaction; another storage (a deployment's
-        # Postgres: its batch takes one event type, and files only the last event's asset key)
-        # gets the events one by one, as Dagster itself would send them
-        self.batches = isinstance(context.instance.event_log_storage, BatchingSqliteEventLogStorage)
+        # our SQLite log writes a mixed batch in one transaction, a deployment's Postgres log gets
+        # it through pg_batch (Dagster's own batch takes one event type, and files only the last
+        # event's asset key); another storage gets the events one by one, as Dagster sends them
+        storage = context.instance.event_log_storage
+        self.batches = isinstance(storage, BatchingSqliteEventLogStorage)
+        self.postgres = not self.batches and pg_batch.is_postgres(storage)
         self.run_id, self.step_key, self.job_name = context.run_id, step.step.key, step.job_name
         self._event = dict(job_name=step.job_name, step_handle=step.step.handle, node_handle=step.step.node_handle,
                            step_kind_value=step.step.kind.value, logging_tags=step.event_tags, pid=os.getpid())
@@ -53,7 +59,7 @@ class Recorder:
                   mat.description or f"Materialized value {mat.label}.")
 
     def check(self, evaluation: dg.AssetCheckEvaluation) -> None:
-        if not self.batches and evaluation.target_materialization_data is None:
+        if not (self.batches or self.postgres) and evaluation.target_materialization_data is None:
             evaluation = self._targeted(evaluation)
         message = (f"Asset check '{evaluation.check_name}' on '{evaluation.asset_key.to_user_string()}' "
                    + ("passed." if evaluation.passed else "did not pass.")
@@ -73,6 +79,8 @@ class Recorder:
             batch, self._pending = self._pending, []
             if self.batches:
                 self.instance.event_log_storage.store_event_batch(batch)
+            elif self.postgres:
+                pg_batch.store_batch(self.instance.event_log_storage, batch)
             else:
                 for entry in batch:
                     self.instance.handle_new_event(entry)
@@ -81,7 +89,7 @@ class Recorder:
     def _targeted(self, evaluation: dg.AssetCheckEvaluation) -> dg.AssetCheckEvaluation:
         """The evaluation aimed at its partition's latest materialization, as a step's own
         AssetCheckResult is (the UI counts a partition's check only against that one); our batching
-        log does this itself, any other storage is asked here, once per evaluation."""
+        log and pg_batch do this themselves, any other storage is asked here, once per evaluation."""
         self.flush()
         recs = self.instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=evaluation.asset_key, asset_partitions=[evaluation.partition]),

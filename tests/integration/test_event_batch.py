@@ -7,6 +7,9 @@ and data versions, the asset's last materialization, check executions, the run's
 One difference, on purpose: a check evaluation logged without a target materialization targets its
 partition's latest one, as Dagster's own AssetCheckResult does in a step. Written by Dagster's
 storage it targets nothing, and the UI shows every partition of the check "not evaluated".
+
+The same on a real PostgreSQL (a deployment's instance, deploy/dagster.yaml): Dagster's storage
+one event at a time against ours through pipelines/orchestration/pg_batch.py.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from dagster._core.definitions.data_version import (
     DATA_VERSION_IS_USER_PROVIDED_TAG,
     DATA_VERSION_TAG,
@@ -74,11 +80,16 @@ def _variants(recorded: bool):
     return variants
 
 
-def _instance(home: Path, storage: type) -> dg.DagsterInstance:
+def _instance(home: Path, storage: type | str) -> dg.DagsterInstance:
+    """On one of our SQLite logs (a class), or on PostgreSQL (a database URL) as deployed."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(
-        f"telemetry:\n  enabled: false\nevent_log_storage:\n  module: {storage.__module__}\n"
-        f"  class: {storage.__name__}\n  config:\n    base_dir: {home / 'runs'}\n")
+    if isinstance(storage, str):
+        url = storage.replace("postgresql://", "postgresql+psycopg2://")
+        (home / "dagster.yaml").write_text(f"telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: {url}\n")
+    else:
+        (home / "dagster.yaml").write_text(
+            f"telemetry:\n  enabled: false\nevent_log_storage:\n  module: {storage.__module__}\n"
+            f"  class: {storage.__name__}\n  config:\n    base_dir: {home / 'runs'}\n")
     return dg.DagsterInstance.from_config(str(home))
 
 
@@ -113,7 +124,7 @@ def _facts(instance: dg.DagsterInstance, run_id: str) -> dict:
     return out
 
 
-def _run_and_read(home: Path, storage: type, recorded: bool) -> dict:
+def _run_and_read(home: Path, storage: type | str, recorded: bool) -> dict:
     with _instance(home, storage) as instance:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -130,6 +141,27 @@ def test_a_run_recorded_in_batches_reads_back_as_one_dagster_wrote_event_by_even
     monkeypatch.setattr(recorder, "BATCH", 5)  # checks often land in another batch than their target
     stock = _run_and_read(tmp_path / "stock", PooledSqliteEventLogStorage, recorded=False)
     batched = _run_and_read(tmp_path / "batched", storage, recorded=True)
+    _assert_same(stock, batched)
+
+
+@pytest.mark.slow
+@pytest.mark.deploy
+def test_a_run_recorded_in_batches_on_postgres_reads_back_as_one_dagster_wrote_event_by_event(
+        tmp_path, monkeypatch, postgres, pg_database):
+    from pipelines.orchestration import pg_batch
+
+    monkeypatch.setattr(recorder, "BATCH", 5)
+    written = []
+    monkeypatch.setattr(pg_batch, "store_batch", lambda storage, events, real=pg_batch.store_batch: (
+        written.append(len(events)), real(storage, events))[1])
+    stock = _run_and_read(tmp_path / "stock", postgres.create_database(f"s_{tmp_path.name[-20:]}"), recorded=False)
+    assert not written  # Dagster's own way: no batches
+    batched = _run_and_read(tmp_path / "batched", pg_database, recorded=True)
+    assert written and max(written) == 5  # ours: through pg_batch, in batches
+    _assert_same(stock, batched)
+
+
+def _assert_same(stock: dict, batched: dict) -> None:
     per_partition = {k: batched.pop(k) for k in list(batched) if k[0] in ("check state", "check current")}
     stock = {k: v for k, v in stock.items() if k[0] not in ("check state", "check current")}
     assert len(stock) == 41  # 16 variants: latest and data version each, 2 assets, 3 checks, the run (2)
@@ -163,3 +195,39 @@ def test_a_runless_evaluation_of_a_partition_replaces_the_last_one_and_is_the_la
             asset_key=GEN, check_name="plan", passed=False, partition="en/s"))
         [info] = instance.event_log_storage.get_asset_check_partition_info([ck])
         assert info.partition_key == "en/s" and info.latest_execution_status.value == "FAILED"
+
+
+@pytest.mark.slow
+@pytest.mark.deploy
+@pytest.mark.parametrize("where", ["postgres", "batching sqlite", "pooled sqlite"])
+def test_plan_checks_written_twice_leave_one_runless_row_per_partition_the_latest(tmp_path, request, where):
+    """`assetpipe plan`'s verdicts (pipelines/orchestration/plan_checks.py): a variant's new
+    runless `plan` evaluation replaces its last one, in whichever storage; each targets its
+    variant's latest materialization, and the UI's current state is the newest verdict."""
+    from pipelines.orchestration.plan_checks import _store
+
+    storage = {"postgres": lambda: request.getfixturevalue("pg_database"),
+               "batching sqlite": lambda: BatchingSqliteEventLogStorage,
+               "pooled sqlite": lambda: PooledSqliteEventLogStorage}[where]()
+    ck = dg.AssetCheckKey(GEN, "plan")
+    with _instance(tmp_path / "home", storage) as instance:
+        for part in ("en/s", "en/m"):
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=GEN, partition=part))
+        target = {part: instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=GEN, asset_partitions=[part]), limit=1).records[0].storage_id for part in ("en/s", "en/m")}
+
+        def verdicts(passed: dict[str, bool]) -> None:
+            _store(instance, [dg.AssetCheckEvaluation(
+                asset_key=GEN, check_name="plan", passed=ok, partition=part, severity=dg.AssetCheckSeverity.WARN,
+                target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
+                    storage_id=target[part], run_id="", timestamp=1.0)) for part, ok in passed.items()])
+
+        verdicts({"en/s": False, "en/m": False})
+        verdicts({"en/s": True})
+        history = instance.event_log_storage.get_asset_check_execution_history(ck, limit=10)
+        assert sorted((h.status.value, h.partition) for h in history) == [("FAILED", "en/m"), ("SUCCEEDED", "en/s")]
+        infos = instance.event_log_storage.get_asset_check_partition_info([ck])
+        assert sorted((i.partition_key, i.latest_execution_status.value, i.is_current) for i in infos) == [
+            ("en/m", "FAILED", True), ("en/s", "SUCCEEDED", True)]
+        runless = [r.event_log_entry.dagster_event_type for r in instance.get_records_for_run("", limit=100).records]
+        assert runless.count("ASSET_CHECK_EVALUATION") == 3  # every verdict is in the log
